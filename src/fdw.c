@@ -1,0 +1,863 @@
+/*
+ * fdw.c
+ *		The FdwRoutine callbacks.  Each turns planner or executor structures
+ *		into plain values for a Lua entry point (init.lua) and turns the answer
+ *		back: a relation is described once as JSON text, rows come back one
+ *		page at a time as a flat array of strings.
+ */
+#include "dynamo_lua_fdw.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_operator.h"
+#include "commands/defrem.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/appendinfo.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "convert.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* Planner state of one foreign relation, kept in baserel->fdw_private. */
+typedef struct DlfRelInfo
+{
+	double		startup_cost;
+	double		total_cost;
+	char	   *plan_text;		/* the Lua plan, as JSON; stored in the plan */
+	char	   *local_flags;	/* per baserestrictinfo entry: '1' = check in PostgreSQL */
+	List	   *param_candidates;	/* expressions quals compare against */
+	List	   *fdw_exprs;		/* those the Lua plan uses, in its order */
+} DlfRelInfo;
+
+/* fdw_private of a ForeignScan */
+enum DlfScanPrivate
+{
+	DlfScanPrivatePlan			/* String: the Lua plan */
+};
+
+typedef struct DlfScanState
+{
+	char	   *plan_text;
+	Oid			relid;
+	Oid			userid;
+	List	   *param_states;
+	int			handle;			/* Lua scan state; 0 before the first fetch */
+	bool		restart;
+	bool		eof;
+	DlfConverter *conv;
+	MemoryContext batch_context;
+	HeapTuple  *tuples;
+	int			ntuples;
+	int			next;
+} DlfScanState;
+
+typedef struct DlfModifyState
+{
+	int			handle;
+	DlfConverter *conv;
+	AttrNumber	wholerow_attno;
+	MemoryContext temp_context;
+} DlfModifyState;
+
+/* ---------- describing a relation to Lua ---------- */
+
+static void
+append_options_json(StringInfo buf, List *options)
+{
+	ListCell   *lc;
+	bool		first = true;
+
+	appendStringInfoChar(buf, '{');
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst(lc);
+
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		escape_json(buf, def->defname);
+		appendStringInfoChar(buf, ':');
+		escape_json(buf, defGetString(def));
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/* The column a qual side refers to, or NULL. */
+static Var *
+qual_var(Node *node, Index relid)
+{
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node && IsA(node, Var) && ((Var *) node)->varno == relid &&
+		((Var *) node)->varlevelsup == 0 && ((Var *) node)->varattno > 0)
+		return (Var *) node;
+	return NULL;
+}
+
+/* A qual's other side can be evaluated once per scan: a constant or a parameter-like expression. */
+static bool
+is_scan_constant(Node *node)
+{
+	return node && !contain_var_clause(node) && !contain_volatile_functions(node) &&
+		!contain_subplans(node);
+}
+
+static bool
+is_builtin_operator(Oid opno)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	bool		builtin;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	builtin = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace == PG_CATALOG_NAMESPACE;
+	ReleaseSysCache(tup);
+	return builtin;
+}
+
+static void
+append_const_json(StringInfo buf, Const *c)
+{
+	Oid			out;
+	bool		varlena;
+
+	if (c->constisnull)
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	getTypeOutputInfo(c->consttype, &out, &varlena);
+	escape_json(buf, OidOutputFunctionCall(out, c->constvalue));
+}
+
+/*
+ * One qual as JSON, or nothing when its shape is not one Lua can use.
+ * Shapes: column OP value, column OP ANY(array constant), column IS [NOT] NULL.
+ */
+static void
+append_qual_json(StringInfo buf, int index, Expr *clause, RelOptInfo *baserel,
+				 Relation rel, DlfRelInfo *info)
+{
+	Var		   *var = NULL;
+	Node	   *other = NULL;
+	Oid			opno = InvalidOid;
+	const char *op = NULL;
+	Oid			collation = InvalidOid;
+	bool		any = false;
+
+	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+	{
+		OpExpr	   *e = (OpExpr *) clause;
+
+		opno = e->opno;
+		if ((var = qual_var(linitial(e->args), baserel->relid)) != NULL)
+			other = lsecond(e->args);
+		else if ((var = qual_var(lsecond(e->args), baserel->relid)) != NULL)
+		{
+			other = linitial(e->args);
+			opno = get_commutator(opno);
+		}
+		collation = e->inputcollid;
+	}
+	else if (IsA(clause, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) clause)->useOr)
+	{
+		ScalarArrayOpExpr *e = (ScalarArrayOpExpr *) clause;
+
+		opno = e->opno;
+		var = qual_var(linitial(e->args), baserel->relid);
+		other = lsecond(e->args);
+		collation = e->inputcollid;
+		any = true;
+	}
+	else if (IsA(clause, NullTest) && !((NullTest *) clause)->argisrow)
+	{
+		NullTest   *t = (NullTest *) clause;
+
+		var = qual_var((Node *) t->arg, baserel->relid);
+		op = t->nulltesttype == IS_NULL ? "IS NULL" : "IS NOT NULL";
+	}
+	if (var == NULL)
+		return;
+	if (op == NULL)
+	{
+		if (!OidIsValid(opno) || !is_builtin_operator(opno) || !is_scan_constant(other))
+			return;
+		op = get_opname(opno);
+	}
+
+	appendStringInfo(buf, "%s{\"index\":%d,\"column\":", buf->data[buf->len - 1] == '[' ? "" : ",", index);
+	escape_json(buf, NameStr(TupleDescAttr(RelationGetDescr(rel), var->varattno - 1)->attname));
+	appendStringInfoString(buf, ",\"op\":");
+	escape_json(buf, any ? psprintf("%s ANY", op) : op);
+	if (OidIsValid(opno))
+	{
+		appendStringInfoString(buf, ",\"func\":");
+		escape_json(buf, get_func_name(get_opcode(opno)));
+	}
+	if (OidIsValid(collation))
+	{
+		char	   *collname = get_collation_name(collation);
+
+		appendStringInfoString(buf, ",\"collation\":");
+		escape_json(buf, collname ? collname : "");
+	}
+	if (other && IsA(other, Const) && any && !((Const *) other)->constisnull)
+	{
+		Const	   *c = (Const *) other;
+		ArrayType  *arr = DatumGetArrayTypeP(c->constvalue);
+		Oid			elemtype = ARR_ELEMTYPE(arr);
+		int16		elmlen;
+		bool		elmbyval;
+		char		elmalign;
+		Datum	   *elems;
+		bool	   *elemnulls;
+		int			nelems;
+
+		get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+		deconstruct_array(arr, elemtype, elmlen, elmbyval, elmalign, &elems, &elemnulls, &nelems);
+		appendStringInfoString(buf, ",\"values\":[");
+		for (int i = 0; i < nelems; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(buf, ',');
+			append_const_json(buf, makeConst(elemtype, -1, InvalidOid, elmlen, elems[i], elemnulls[i], elmbyval));
+		}
+		appendStringInfoChar(buf, ']');
+	}
+	else if (other && IsA(other, Const) && !any)
+	{
+		appendStringInfoString(buf, ",\"value\":");
+		append_const_json(buf, (Const *) other);
+	}
+	else if (other)
+	{
+		info->param_candidates = lappend(info->param_candidates, other);
+		appendStringInfo(buf, ",\"param\":%d", list_length(info->param_candidates));
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * The relation as JSON for Lua: options of server, table, user mapping and
+ * columns, and (when planning) the quals.  Secrets of the user mapping are in
+ * it, so it is never stored in a plan or printed.
+ */
+static char *
+describe_relation(Oid relid, Oid userid, RelOptInfo *baserel, DlfRelInfo *info, const char *operation)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	UserMapping *mapping = GetUserMapping(userid, table->serverid);
+	Relation	rel = table_open(relid, NoLock);
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"relid\":%u,\"relname\":", relid);
+	escape_json(&buf, RelationGetRelationName(rel));
+	appendStringInfoString(&buf, ",\"schema\":");
+	escape_json(&buf, get_namespace_name(RelationGetNamespace(rel)));
+	appendStringInfoString(&buf, ",\"server\":{\"name\":");
+	escape_json(&buf, server->servername);
+	appendStringInfoString(&buf, ",\"options\":");
+	append_options_json(&buf, server->options);
+	appendStringInfoString(&buf, "},\"table\":");
+	append_options_json(&buf, table->options);
+	appendStringInfoString(&buf, ",\"user\":");
+	append_options_json(&buf, mapping->options);
+	if (operation)
+	{
+		appendStringInfoString(&buf, ",\"operation\":");
+		escape_json(&buf, operation);
+	}
+	appendStringInfoString(&buf, ",\"columns\":[");
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		if (att->attisdropped)
+		{
+			appendStringInfo(&buf, "{\"attnum\":%d,\"dropped\":true}", i + 1);
+			continue;
+		}
+		appendStringInfo(&buf, "{\"attnum\":%d,\"name\":", i + 1);
+		escape_json(&buf, NameStr(att->attname));
+		appendStringInfoString(&buf, ",\"type\":");
+		escape_json(&buf, format_type_be(att->atttypid));
+		appendStringInfo(&buf, ",\"notnull\":%s,\"options\":", att->attnotnull ? "true" : "false");
+		append_options_json(&buf, GetForeignColumnOptions(relid, i + 1));
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, ']');
+	if (baserel)
+	{
+		ListCell   *lc;
+		int			index = 0;
+
+		appendStringInfoString(&buf, ",\"quals\":[");
+		foreach(lc, baserel->baserestrictinfo)
+		{
+			RestrictInfo *ri = lfirst(lc);
+
+			append_qual_json(&buf, ++index, ri->clause, baserel, rel, info);
+		}
+		appendStringInfo(&buf, "],\"nquals\":%d", index);
+	}
+	appendStringInfoChar(&buf, '}');
+	table_close(rel, NoLock);
+	return buf.data;
+}
+
+static Oid
+planning_user(RelOptInfo *baserel)
+{
+	return OidIsValid(baserel->userid) ? baserel->userid : GetUserId();
+}
+
+/* ---------- planning ---------- */
+
+static void
+dlfGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	DlfRelInfo *info = palloc0(sizeof(DlfRelInfo));
+	DlfArg		arg = {DLF_ARG_JSON};
+	lua_State  *L;
+	int			nparams;
+
+	baserel->fdw_private = info;
+	arg.str = describe_relation(foreigntableid, planning_user(baserel), baserel, info, NULL);
+	/* plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes} */
+	L = dlf_lua_call("plan_scan", 1, &arg, 6);
+	baserel->rows = dlf_result_number(L, 1, "row estimate");
+	info->startup_cost = dlf_result_number(L, 2, "startup cost");
+	info->total_cost = dlf_result_number(L, 3, "total cost");
+	info->plan_text = dlf_result_string(L, 4, "plan");
+	info->local_flags = dlf_result_string(L, 5, "local qual flags");
+	if (!lua_istable(L, 6))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Lua plan_scan returned no parameter list")));
+	nparams = (int) lua_objlen(L, 6);
+	for (int i = 1; i <= nparams; i++)
+	{
+		int			k;
+
+		lua_rawgeti(L, 6, i);
+		k = lua_isnumber(L, -1) ? (int) lua_tointeger(L, -1) : 0;
+		lua_pop(L, 1);
+		if (k < 1 || k > list_length(info->param_candidates))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("Lua plan_scan named parameter %d, which does not exist", k)));
+		info->fdw_exprs = lappend(info->fdw_exprs, list_nth(info->param_candidates, k - 1));
+	}
+	dlf_lua_done(L);
+}
+
+static void
+dlfGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	DlfRelInfo *info = baserel->fdw_private;
+
+	add_path(baserel, (Path *) create_foreignscan_path(root, baserel, NULL,
+													   baserel->rows,
+													   info->startup_cost,
+													   info->total_cost,
+													   NIL, NULL, NULL, NIL));
+}
+
+static ForeignScan *
+dlfGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+				  ForeignPath *best_path, List *tlist, List *scan_clauses, Plan *outer_plan)
+{
+	DlfRelInfo *info = baserel->fdw_private;
+	List	   *local_exprs = NIL;
+	ListCell   *lc;
+
+	/* Quals Lua answers exactly are dropped; every other one is checked here. */
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst(lc);
+		int			index = -1;
+		ListCell   *bc;
+
+		foreach(bc, baserel->baserestrictinfo)
+			if (lfirst(bc) == ri)
+				index = foreach_current_index(bc);
+		if (ri->pseudoconstant)
+			continue;
+		if (index < 0 || index >= (int) strlen(info->local_flags) || info->local_flags[index] != '0')
+			local_exprs = lappend(local_exprs, ri->clause);
+	}
+	return make_foreignscan(tlist, local_exprs, baserel->relid, info->fdw_exprs,
+							list_make1(makeString(info->plan_text)),
+							NIL, NIL, outer_plan);
+}
+
+/* ---------- scanning ---------- */
+
+static void
+dlfBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	DlfScanState *st = palloc0(sizeof(DlfScanState));
+
+	node->fdw_state = st;
+	st->plan_text = strVal(list_nth(fsplan->fdw_private, DlfScanPrivatePlan));
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	st->relid = RelationGetRelid(node->ss.ss_currentRelation);
+	{
+		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+
+		st->userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	}
+	st->param_states = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
+	st->conv = dlf_converter_create(RelationGetDescr(node->ss.ss_currentRelation));
+	st->batch_context = AllocSetContextCreate(estate->es_query_cxt, "dynamo_lua_fdw batch",
+											  ALLOCSET_DEFAULT_SIZES);
+}
+
+/* Parameter values as text, evaluated now (at scan start or rescan). */
+static DlfArg
+param_values(ForeignScanState *node, DlfScanState *st)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	int			n = list_length(st->param_states);
+	DlfArg		arg = {DLF_ARG_STRINGS};
+	ListCell   *lc;
+	int			i = 0;
+
+	arg.n = n;
+	arg.strs = palloc0(sizeof(char *) * Max(n, 1));
+	arg.lens = palloc0(sizeof(size_t) * Max(n, 1));
+	foreach(lc, st->param_states)
+	{
+		ExprState  *es = lfirst(lc);
+		bool		isnull;
+		Datum		v = ExecEvalExpr(es, econtext, &isnull);
+
+		if (!isnull)
+		{
+			Oid			out;
+			bool		varlena;
+
+			getTypeOutputInfo(exprType((Node *) es->expr), &out, &varlena);
+			arg.strs[i] = OidOutputFunctionCall(out, v);
+			arg.lens[i] = strlen(arg.strs[i]);
+		}
+		i++;
+	}
+	return arg;
+}
+
+static void
+fetch_batch(ForeignScanState *node, DlfScanState *st)
+{
+	lua_State  *L;
+	int			nrows;
+	MemoryContext old;
+	Datum	   *values;
+	bool	   *nulls;
+
+	MemoryContextReset(st->batch_context);
+	st->ntuples = st->next = 0;
+	st->tuples = NULL;
+	if (st->handle == 0 || st->restart)
+	{
+		DlfArg		args[4] = {{DLF_ARG_STRING}, {DLF_ARG_JSON}, {0}, {DLF_ARG_INT}};
+
+		args[0].str = st->plan_text;
+		args[0].len = strlen(st->plan_text);
+		args[1].str = describe_relation(st->relid, st->userid, NULL, NULL, NULL);
+		args[2] = param_values(node, st);
+		args[3].ival = st->handle;
+		/* begin_scan(plan, rel, params, handle or 0) -> handle */
+		L = dlf_lua_call("begin_scan", 4, args, 1);
+		st->handle = dlf_result_int(L, 1, "scan handle");
+		dlf_lua_done(L);
+		st->restart = false;
+	}
+	{
+		DlfArg		arg = {DLF_ARG_INT};
+
+		arg.ival = st->handle;
+		/* fetch(handle) -> flat array of values, row count (0 at the end) */
+		L = dlf_lua_call("fetch", 1, &arg, 2);
+	}
+	nrows = dlf_result_int(L, 2, "row count");
+	if (nrows <= 0)
+	{
+		st->eof = true;
+		dlf_lua_done(L);
+		return;
+	}
+	if (!lua_istable(L, 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Lua fetch returned rows without a value array")));
+	old = MemoryContextSwitchTo(st->batch_context);
+	st->tuples = palloc(sizeof(HeapTuple) * nrows);
+	values = palloc(sizeof(Datum) * Max(st->conv->natts, 1));
+	nulls = palloc(sizeof(bool) * Max(st->conv->natts, 1));
+	for (int r = 0; r < nrows; r++)
+	{
+		dlf_row_from_lua(st->conv, L, 1, r, values, nulls);
+		st->tuples[r] = heap_form_tuple(st->conv->tupdesc, values, nulls);
+	}
+	st->ntuples = nrows;
+	MemoryContextSwitchTo(old);
+	dlf_lua_done(L);
+}
+
+static TupleTableSlot *
+dlfIterateForeignScan(ForeignScanState *node)
+{
+	DlfScanState *st = node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+
+	while (st->next >= st->ntuples)
+	{
+		if (st->eof)
+			return ExecClearTuple(slot);
+		fetch_batch(node, st);
+	}
+	ExecStoreHeapTuple(st->tuples[st->next++], slot, false);
+	return slot;
+}
+
+static void
+dlfReScanForeignScan(ForeignScanState *node)
+{
+	DlfScanState *st = node->fdw_state;
+
+	st->restart = true;
+	st->eof = false;
+	st->ntuples = st->next = 0;
+}
+
+static void
+dlfEndForeignScan(ForeignScanState *node)
+{
+	DlfScanState *st = node->fdw_state;
+
+	if (st && st->handle)
+	{
+		DlfArg		arg = {DLF_ARG_INT};
+
+		arg.ival = st->handle;
+		dlf_lua_done(dlf_lua_call("end_scan", 1, &arg, 0));
+		st->handle = 0;
+	}
+}
+
+static void
+explain_pairs(lua_State *L, ExplainState *es)
+{
+	int			n = lua_istable(L, 1) ? (int) lua_objlen(L, 1) : 0;
+
+	for (int i = 1; i + 1 <= n; i += 2)
+	{
+		char	   *label,
+				   *value;
+
+		lua_rawgeti(L, 1, i);
+		lua_rawgeti(L, 1, i + 1);
+		label = dlf_result_string(L, -2, "explain label");
+		value = dlf_result_string(L, -1, "explain value");
+		lua_pop(L, 2);
+		if (label && value)
+			ExplainPropertyText(label, value, es);
+	}
+	dlf_lua_done(L);
+}
+
+static void
+dlfExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	DlfScanState *st = node->fdw_state;
+	DlfArg		args[3] = {{DLF_ARG_STRING}, {DLF_ARG_BOOL}, {DLF_ARG_INT}};
+
+	args[0].str = st->plan_text;
+	args[0].len = strlen(st->plan_text);
+	args[1].ival = es->verbose;
+	args[2].ival = es->analyze ? st->handle : 0;
+	/* explain(plan, verbose, handle or 0) -> {label, value, label, value, ...} */
+	explain_pairs(dlf_lua_call("explain", 3, args, 1), es);
+}
+
+/* ---------- modifying ---------- */
+
+static void
+dlfAddForeignUpdateTargets(PlannerInfo *root, Index rtindex, RangeTblEntry *target_rte,
+						   Relation target_relation)
+{
+	TriggerDesc *trig = target_relation->trigdesc;
+
+	/*
+	 * The old row is the row identity: Lua derives the key from it, and
+	 * DELETE ... RETURNING shows it.  PostgreSQL adds this same "wholerow"
+	 * itself for UPDATE and for DELETE with row triggers; add it otherwise.
+	 */
+	if (root->parse->commandType == CMD_DELETE &&
+		!(trig && (trig->trig_delete_after_row || trig->trig_delete_before_row)))
+		add_row_identity_var(root, makeVar(rtindex, InvalidAttrNumber, RECORDOID, -1, InvalidOid, 0),
+							 rtindex, "wholerow");
+}
+
+static int
+dlfIsForeignRelUpdatable(Relation rel)
+{
+	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
+	const char *readonly = dlf_option_value(table->options, "readonly");
+	bool		ro = false;
+
+	if (readonly)
+		(void) parse_bool(readonly, &ro);
+	return ro ? 0 : (1 << CMD_INSERT) | (1 << CMD_UPDATE) | (1 << CMD_DELETE);
+}
+
+static const char *
+operation_name(CmdType op)
+{
+	return op == CMD_INSERT ? "insert" : op == CMD_UPDATE ? "update" : "delete";
+}
+
+static void
+dlfBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_private,
+					  int subplan_index, int eflags)
+{
+	EState	   *estate = mtstate->ps.state;
+	Relation	rel = rinfo->ri_RelationDesc;
+	RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
+	Oid			userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	DlfModifyState *st = palloc0(sizeof(DlfModifyState));
+	CmdType		op = mtstate->operation;
+	DlfArg		arg = {DLF_ARG_JSON};
+	lua_State  *L;
+
+	rinfo->ri_FdwState = st;
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	st->conv = dlf_converter_create(RelationGetDescr(rel));
+	st->temp_context = AllocSetContextCreate(estate->es_query_cxt, "dynamo_lua_fdw modify",
+											 ALLOCSET_SMALL_SIZES);
+	if (op != CMD_INSERT)
+	{
+		st->wholerow_attno = ExecFindJunkAttributeInTlist(outerPlanState(mtstate)->plan->targetlist,
+														  "wholerow");
+		if (!AttributeNumberIsValid(st->wholerow_attno))
+			elog(ERROR, "dynamo_lua_fdw: no wholerow row identity in the subplan");
+	}
+	arg.str = describe_relation(RelationGetRelid(rel), userid, NULL, NULL, operation_name(op));
+	/* begin_modify(rel) -> handle */
+	L = dlf_lua_call("begin_modify", 1, &arg, 1);
+	st->handle = dlf_result_int(L, 1, "modify handle");
+	dlf_lua_done(L);
+}
+
+/* The row a slot holds, as text for Lua. */
+static DlfArg
+slot_text(DlfModifyState *st, TupleTableSlot *slot)
+{
+	DlfArg		arg = {DLF_ARG_STRINGS};
+
+	slot_getallattrs(slot);
+	arg.n = st->conv->natts;
+	arg.strs = palloc(sizeof(char *) * Max(arg.n, 1));
+	arg.lens = palloc(sizeof(size_t) * Max(arg.n, 1));
+	dlf_row_to_text(st->conv, slot->tts_values, slot->tts_isnull, arg.strs, arg.lens);
+	return arg;
+}
+
+/* Deforms the "wholerow" junk value of planSlot (the old row) into slot. */
+static void
+old_row(DlfModifyState *st, TupleTableSlot *planSlot, TupleTableSlot *slot)
+{
+	bool		isnull;
+	Datum		d = ExecGetJunkAttribute(planSlot, st->wholerow_attno, &isnull);
+	HeapTupleHeader td;
+	HeapTupleData tup;
+
+	if (isnull)
+		elog(ERROR, "dynamo_lua_fdw: the old row is null");
+	td = DatumGetHeapTupleHeader(d);
+	tup.t_len = HeapTupleHeaderGetDatumLength(td);
+	ItemPointerSetInvalid(&tup.t_self);
+	tup.t_tableOid = InvalidOid;
+	tup.t_data = td;
+	ExecClearTuple(slot);
+	heap_deform_tuple(&tup, slot->tts_tupleDescriptor, slot->tts_values, slot->tts_isnull);
+	ExecStoreVirtualTuple(slot);
+}
+
+/* Stores the row Lua returned (result 1) into slot, for RETURNING and triggers. */
+static void
+store_returned_row(DlfModifyState *st, lua_State *L, TupleTableSlot *slot)
+{
+	if (!lua_istable(L, 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Lua write entry point returned no row")));
+	ExecClearTuple(slot);
+	dlf_row_from_lua(st->conv, L, 1, 0, slot->tts_values, slot->tts_isnull);
+	ExecStoreVirtualTuple(slot);
+}
+
+static TupleTableSlot *
+modify(const char *entry, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	DlfModifyState *st = rinfo->ri_FdwState;
+	MemoryContext old;
+	DlfArg		args[4] = {{DLF_ARG_INT}, {DLF_ARG_INT}};
+	int			nargs = 2;
+	lua_State  *L;
+
+	MemoryContextReset(st->temp_context);
+	old = MemoryContextSwitchTo(st->temp_context);
+	args[0].ival = st->handle;
+	args[1].ival = GetCurrentTransactionNestLevel();
+	if (planSlot && st->wholerow_attno)
+	{
+		TupleTableSlot *oldslot = MakeSingleTupleTableSlot(slot->tts_tupleDescriptor, &TTSOpsVirtual);
+
+		old_row(st, planSlot, oldslot);
+		args[nargs++] = slot_text(st, oldslot);
+		if (strcmp(entry, "delete") == 0)
+		{
+			/* RETURNING shows the old row */
+			ExecClearTuple(slot);
+			memcpy(slot->tts_values, oldslot->tts_values, sizeof(Datum) * st->conv->natts);
+			memcpy(slot->tts_isnull, oldslot->tts_isnull, sizeof(bool) * st->conv->natts);
+			ExecStoreVirtualTuple(slot);
+		}
+	}
+	if (strcmp(entry, "delete") != 0)
+		args[nargs++] = slot_text(st, slot);
+	/* insert(handle, level, new) / update(handle, level, old, new) / delete(handle, level, old) -> row */
+	L = dlf_lua_call(entry, nargs, args, 1);
+	if (strcmp(entry, "delete") != 0)
+		store_returned_row(st, L, slot);
+	dlf_lua_done(L);
+	MemoryContextSwitchTo(old);
+	return slot;
+}
+
+static TupleTableSlot *
+dlfExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	return modify("insert", rinfo, slot, NULL);
+}
+
+static TupleTableSlot *
+dlfExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	return modify("update", rinfo, slot, planSlot);
+}
+
+static TupleTableSlot *
+dlfExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	return modify("delete", rinfo, slot, planSlot);
+}
+
+static void
+dlfEndForeignModify(EState *estate, ResultRelInfo *rinfo)
+{
+	DlfModifyState *st = rinfo->ri_FdwState;
+
+	if (st && st->handle)
+	{
+		DlfArg		arg = {DLF_ARG_INT};
+
+		arg.ival = st->handle;
+		dlf_lua_done(dlf_lua_call("end_modify", 1, &arg, 0));
+		st->handle = 0;
+	}
+}
+
+static void
+dlfExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_private,
+						int subplan_index, ExplainState *es)
+{
+	ExplainPropertyText("DynamoDB Writes", "buffered, sent with BatchWriteItem at commit", es);
+}
+
+/* ---------- SQL-callable ---------- */
+
+PG_FUNCTION_INFO_V1(dynamo_lua_fdw_handler);
+
+Datum
+dynamo_lua_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = dlfGetForeignRelSize;
+	routine->GetForeignPaths = dlfGetForeignPaths;
+	routine->GetForeignPlan = dlfGetForeignPlan;
+	routine->BeginForeignScan = dlfBeginForeignScan;
+	routine->IterateForeignScan = dlfIterateForeignScan;
+	routine->ReScanForeignScan = dlfReScanForeignScan;
+	routine->EndForeignScan = dlfEndForeignScan;
+	routine->ExplainForeignScan = dlfExplainForeignScan;
+	routine->AddForeignUpdateTargets = dlfAddForeignUpdateTargets;
+	routine->BeginForeignModify = dlfBeginForeignModify;
+	routine->ExecForeignInsert = dlfExecForeignInsert;
+	routine->ExecForeignUpdate = dlfExecForeignUpdate;
+	routine->ExecForeignDelete = dlfExecForeignDelete;
+	routine->EndForeignModify = dlfEndForeignModify;
+	routine->IsForeignRelUpdatable = dlfIsForeignRelUpdatable;
+	routine->ExplainForeignModify = dlfExplainForeignModify;
+	PG_RETURN_POINTER(routine);
+}
+
+/* dynamo_lua_fdw.stats(): this backend's counters (requests, connections, retries, ...). */
+PG_FUNCTION_INFO_V1(dynamo_lua_fdw_stats);
+
+Datum
+dynamo_lua_fdw_stats(PG_FUNCTION_ARGS)
+{
+	lua_State  *L = dlf_lua_call("stats", 0, NULL, 1);
+	char	   *json = dlf_result_string(L, 1, "stats");
+
+	dlf_lua_done(L);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json ? json : "{}")));
+}
+
+void
+_PG_init(void)
+{
+	dlf_define_lua_gucs();
+	MarkGUCPrefixReserved("dynamo_lua_fdw");
+	dlf_register_xact_callbacks();
+}

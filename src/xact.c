@@ -1,0 +1,59 @@
+/*
+ * xact.c
+ *		Transaction and subtransaction callbacks.  Writes are buffered in Lua
+ *		(writes.lua) and sent before commit; these callbacks only tell Lua
+ *		where the transaction is.
+ */
+#include "dynamo_lua_fdw.h"
+
+#include "access/xact.h"
+
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	DlfArg		none;
+
+	if (!dlf_lua_exists())
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			/* An error here aborts the transaction, as it must when writes fail. */
+			dlf_lua_done(dlf_lua_call("xact_pre_commit", 0, &none, 0));
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			dlf_lua_done(dlf_lua_call("xact_pre_prepare", 0, &none, 0));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			(void) dlf_lua_call_noerror("xact_end", 0, &none);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			(void) dlf_lua_call_noerror("xact_abort", 0, &none);
+			break;
+	}
+}
+
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	DlfArg		level = {DLF_ARG_INT};
+
+	if (!dlf_lua_exists() || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	level.ival = GetCurrentTransactionNestLevel();
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		(void) dlf_lua_call_noerror("xact_abort_sub", 1, &level);
+	else
+		dlf_lua_done(dlf_lua_call("xact_commit_sub", 1, &level, 0));
+}
+
+void
+dlf_register_xact_callbacks(void)
+{
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+}
