@@ -8,12 +8,14 @@
 #include "dynamo_lua_fdw.h"
 
 #include "access/htup_details.h"
+#include "access/reloptions.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
@@ -265,6 +267,33 @@ append_qual_json(StringInfo buf, int index, Expr *clause, RelOptInfo *baserel,
 }
 
 /*
+ * Options of the user mapping for userid (or PUBLIC).  Unlike GetUserMapping(),
+ * no mapping is not an error: credentials may come from the environment.
+ */
+static List *
+user_mapping_options(Oid userid, Oid serverid)
+{
+	Oid			users[2] = {userid, InvalidOid};
+
+	for (int i = 0; i < 2; i++)
+	{
+		HeapTuple	tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(users[i]),
+										 ObjectIdGetDatum(serverid));
+
+		if (HeapTupleIsValid(tp))
+		{
+			bool		isnull;
+			Datum		d = SysCacheGetAttr(USERMAPPINGUSERSERVER, tp, Anum_pg_user_mapping_umoptions, &isnull);
+			List	   *options = isnull ? NIL : untransformRelOptions(d);
+
+			ReleaseSysCache(tp);
+			return options;
+		}
+	}
+	return NIL;
+}
+
+/*
  * The relation as JSON for Lua: options of server, table, user mapping and
  * columns, and (when planning) the quals.  Secrets of the user mapping are in
  * it, so it is never stored in a plan or printed.
@@ -274,7 +303,7 @@ describe_relation(Oid relid, Oid userid, RelOptInfo *baserel, DlfRelInfo *info, 
 {
 	ForeignTable *table = GetForeignTable(relid);
 	ForeignServer *server = GetForeignServer(table->serverid);
-	UserMapping *mapping = GetUserMapping(userid, table->serverid);
+	List	   *user_options = user_mapping_options(userid, table->serverid);
 	Relation	rel = table_open(relid, NoLock);
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	StringInfoData buf;
@@ -291,7 +320,7 @@ describe_relation(Oid relid, Oid userid, RelOptInfo *baserel, DlfRelInfo *info, 
 	appendStringInfoString(&buf, "},\"table\":");
 	append_options_json(&buf, table->options);
 	appendStringInfoString(&buf, ",\"user\":");
-	append_options_json(&buf, mapping->options);
+	append_options_json(&buf, user_options);
 	if (operation)
 	{
 		appendStringInfoString(&buf, ",\"operation\":");
@@ -686,23 +715,22 @@ dlfBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw
 	dlf_lua_done(L);
 }
 
-/* The row a slot holds, as text for Lua. */
+/* A row as text for Lua. */
 static DlfArg
-slot_text(DlfModifyState *st, TupleTableSlot *slot)
+row_text(DlfModifyState *st, Datum *values, bool *nulls)
 {
 	DlfArg		arg = {DLF_ARG_STRINGS};
 
-	slot_getallattrs(slot);
 	arg.n = st->conv->natts;
 	arg.strs = palloc(sizeof(char *) * Max(arg.n, 1));
 	arg.lens = palloc(sizeof(size_t) * Max(arg.n, 1));
-	dlf_row_to_text(st->conv, slot->tts_values, slot->tts_isnull, arg.strs, arg.lens);
+	dlf_row_to_text(st->conv, values, nulls, arg.strs, arg.lens);
 	return arg;
 }
 
-/* Deforms the "wholerow" junk value of planSlot (the old row) into slot. */
+/* Deforms the "wholerow" junk value of planSlot (the old row) into values/nulls. */
 static void
-old_row(DlfModifyState *st, TupleTableSlot *planSlot, TupleTableSlot *slot)
+old_row(DlfModifyState *st, TupleTableSlot *planSlot, Datum *values, bool *nulls)
 {
 	bool		isnull;
 	Datum		d = ExecGetJunkAttribute(planSlot, st->wholerow_attno, &isnull);
@@ -716,9 +744,7 @@ old_row(DlfModifyState *st, TupleTableSlot *planSlot, TupleTableSlot *slot)
 	ItemPointerSetInvalid(&tup.t_self);
 	tup.t_tableOid = InvalidOid;
 	tup.t_data = td;
-	ExecClearTuple(slot);
-	heap_deform_tuple(&tup, slot->tts_tupleDescriptor, slot->tts_values, slot->tts_isnull);
-	ExecStoreVirtualTuple(slot);
+	heap_deform_tuple(&tup, st->conv->tupdesc, values, nulls);
 }
 
 /* Stores the row Lua returned (result 1) into slot, for RETURNING and triggers. */
@@ -749,21 +775,26 @@ modify(const char *entry, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTable
 	args[1].ival = GetCurrentTransactionNestLevel();
 	if (planSlot && st->wholerow_attno)
 	{
-		TupleTableSlot *oldslot = MakeSingleTupleTableSlot(slot->tts_tupleDescriptor, &TTSOpsVirtual);
+		int			natts = st->conv->natts;
+		Datum	   *values = palloc(sizeof(Datum) * Max(natts, 1));
+		bool	   *nulls = palloc(sizeof(bool) * Max(natts, 1));
 
-		old_row(st, planSlot, oldslot);
-		args[nargs++] = slot_text(st, oldslot);
+		old_row(st, planSlot, values, nulls);
+		args[nargs++] = row_text(st, values, nulls);
 		if (strcmp(entry, "delete") == 0)
 		{
-			/* RETURNING shows the old row */
+			/* RETURNING shows the old row; its values live in planSlot's tuple */
 			ExecClearTuple(slot);
-			memcpy(slot->tts_values, oldslot->tts_values, sizeof(Datum) * st->conv->natts);
-			memcpy(slot->tts_isnull, oldslot->tts_isnull, sizeof(bool) * st->conv->natts);
+			memcpy(slot->tts_values, values, sizeof(Datum) * natts);
+			memcpy(slot->tts_isnull, nulls, sizeof(bool) * natts);
 			ExecStoreVirtualTuple(slot);
 		}
 	}
 	if (strcmp(entry, "delete") != 0)
-		args[nargs++] = slot_text(st, slot);
+	{
+		slot_getallattrs(slot);
+		args[nargs++] = row_text(st, slot->tts_values, slot->tts_isnull);
+	}
 	/* insert(handle, level, new) / update(handle, level, old, new) / delete(handle, level, old) -> row */
 	L = dlf_lua_call(entry, nargs, args, 1);
 	if (strcmp(entry, "delete") != 0)

@@ -199,9 +199,9 @@ reload_if_changed(lua_State *L)
 		changed = true;
 	lua_pop(L, 1);
 	lua_pushnil(L);
-	while (!changed && lua_next(L, -2) != 0)
+	while (lua_next(L, -2) != 0)	/* runs to the end: an early exit would leave the key behind */
 	{
-		if (lua_istable(L, -1))
+		if (!changed && lua_istable(L, -1))
 		{
 			char		sig[128];
 			const char *old;

@@ -1,0 +1,146 @@
+-- The entry points C calls (src/fdw.c, src/xact.c), and nothing else.
+-- Each one finds the table's mapping script and hands it plain Lua values.
+-- Scan and modify states live in capi.persistent() under integer handles,
+-- so a script reload between two calls of one query loses nothing.
+local capi = require "dynamo_lua_fdw.capi"
+local cjson = require "cjson"
+local json = require "dynamo_lua_fdw.json"
+local writes = require "dynamo_lua_fdw.writes"
+local errors = require "dynamo_lua_fdw.errors"
+local client = require "dynamo_lua_fdw.aws.client"
+
+local M = {}
+
+local P = capi.persistent()
+P.states = P.states or {}
+P.next_handle = P.next_handle or 0
+
+local function mapping(name)
+    local ok, m = pcall(require, "dynamo_lua_fdw.mappings." .. name)
+    if not ok then
+        if errors.is_structured(m) or not tostring(m):find("not found", 1, true) then error(m, 0) end
+        errors.raise{ sqlstate = "HV000", message = string.format("mapping script \"%s\" not found", name),
+            hint = "Table option mapping names a file dynamo_lua_fdw/mappings/<name>.lua under dynamo_lua_fdw.script_path." }
+    end
+    return m
+end
+
+local function mapping_of(rel)
+    return rel.table.mapping or (rel.table.table and "typed" or "generic")
+end
+
+local function new_handle(state)
+    P.next_handle = P.next_handle + 1
+    P.states[P.next_handle] = state
+    return P.next_handle
+end
+
+local function state_of(handle)
+    local st = P.states[handle]
+    if not st then error("dynamo_lua_fdw: unknown state handle " .. tostring(handle)) end
+    return st
+end
+
+-- plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes}
+-- local_flags has one character per qual: '1' = PostgreSQL checks it, '0' = DynamoDB answers it exactly.
+function M.plan_scan(rel)
+    local name = mapping_of(rel)
+    local p = mapping(name).plan_scan(rel)
+    p.plan.mapping = name
+    local flags = {}
+    for i = 1, rel.nquals do flags[i] = p.exact and p.exact[i] and "0" or "1" end
+    return p.rows, p.startup_cost, p.total_cost, json.encode(p.plan), table.concat(flags),
+        json.array(p.params or {})
+end
+
+-- begin_scan(plan_json, rel, params, handle) -> handle; a non-zero handle is a rescan.
+function M.begin_scan(plan_json, rel, params, handle)
+    local plan = cjson.decode(plan_json)
+    if handle ~= 0 then
+        local st = state_of(handle)
+        st.mapping.rescan(st, params)
+        return handle
+    end
+    local m = mapping(plan.mapping)
+    local st = m.begin_scan(plan, rel, params)
+    st.mapping = m
+    return new_handle(st)
+end
+
+-- fetch(handle) -> flat array of column values (strings or nil), row count; 0 rows = the end.
+function M.fetch(handle)
+    local st = state_of(handle)
+    return st.mapping.fetch(st)
+end
+
+function M.end_scan(handle)
+    local st = P.states[handle]
+    P.states[handle] = nil
+    if st then st.mapping.end_scan(st) end
+end
+
+-- explain(plan_json, verbose, handle or 0) -> {label, value, ...}
+function M.explain(plan_json, verbose, handle)
+    local plan = cjson.decode(plan_json)
+    return mapping(plan.mapping).explain(plan, verbose, handle ~= 0 and P.states[handle] or nil)
+end
+
+function M.begin_modify(rel)
+    local m = mapping(mapping_of(rel))
+    local st = m.begin_modify(rel)
+    st.mapping = m
+    return new_handle(st)
+end
+
+-- insert(handle, level, new) / update(handle, level, old, new) / delete(handle, level, old)
+-- Rows are arrays of text by attribute number; insert and update return the row as stored.
+function M.insert(handle, level, new)
+    local st = state_of(handle)
+    return st.mapping.insert(st, level, new)
+end
+
+function M.update(handle, level, old, new)
+    local st = state_of(handle)
+    return st.mapping.update(st, level, old, new)
+end
+
+function M.delete(handle, level, old)
+    local st = state_of(handle)
+    st.mapping.delete(st, level, old)
+end
+
+function M.end_modify(handle)
+    P.states[handle] = nil
+end
+
+-- Transaction events (src/xact.c).
+function M.xact_pre_commit() writes.flush() end
+
+function M.xact_pre_prepare()
+    if writes.pending() > 0 then
+        errors.raise{ sqlstate = "0A000",
+            message = "cannot prepare a transaction that has buffered DynamoDB writes",
+            detail = "DynamoDB takes no part in two-phase commit." }
+    end
+end
+
+local function end_of_transaction()
+    -- Scan states of this transaction are gone with it (an error skips EndForeignScan).
+    P.states = {}
+end
+
+function M.xact_end() writes.discard(); end_of_transaction() end
+function M.xact_abort() writes.discard(); end_of_transaction() end
+function M.xact_abort_sub(level) writes.abort_sub(level) end
+function M.xact_commit_sub(level) writes.commit_sub(level) end
+
+-- stats() -> JSON text of this backend's counters (SQL: dynamo_lua_fdw.stats()).
+function M.stats()
+    local s = {}
+    for k, v in pairs(client.backend_stats()) do s[k] = v end
+    for k, v in pairs(capi.http_stats()) do s[k] = v end
+    s.buffered_writes = writes.pending()
+    return json.encode(s)
+end
+
+return M

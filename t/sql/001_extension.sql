@@ -1,0 +1,45 @@
+-- The extension loads; options are validated with hints listing the valid ones.
+-- (script file:line in CONTEXT is checked by t/001_lua_host.pl)
+\set SHOW_CONTEXT never
+CREATE EXTENSION dynamo_lua_fdw;
+\dx dynamo_lua_fdw
+SELECT fdwname, fdwhandler::regproc, fdwvalidator::regproc FROM pg_foreign_data_wrapper;
+
+CREATE SERVER dynamodb_server FOREIGN DATA WRAPPER dynamo_lua_fdw;
+-- unknown options, per catalog
+CREATE SERVER bad FOREIGN DATA WRAPPER dynamo_lua_fdw OPTIONS (regoin 'us-east-1');
+CREATE USER MAPPING FOR CURRENT_USER SERVER dynamodb_server OPTIONS (password 'x');
+CREATE FOREIGN TABLE bad (a text) SERVER dynamodb_server OPTIONS (tabel 'x');
+CREATE FOREIGN TABLE bad (a text OPTIONS (attr 'x')) SERVER dynamodb_server;
+ALTER FOREIGN DATA WRAPPER dynamo_lua_fdw OPTIONS (ADD debug 'true');
+-- bad values
+CREATE SERVER bad FOREIGN DATA WRAPPER dynamo_lua_fdw OPTIONS (max_retries 'ten');
+CREATE SERVER bad FOREIGN DATA WRAPPER dynamo_lua_fdw OPTIONS (endpoint 'localhost:8000');
+CREATE SERVER bad FOREIGN DATA WRAPPER dynamo_lua_fdw OPTIONS (consistent_read 'maybe');
+CREATE FOREIGN TABLE bad (a text) SERVER dynamodb_server OPTIONS (mapping '../../etc/passwd');
+-- good ones
+CREATE SERVER good FOREIGN DATA WRAPPER dynamo_lua_fdw
+  OPTIONS (region 'eu-west-1', endpoint 'http://localhost:8000', max_retries '3', consistent_read 'true');
+CREATE USER MAPPING FOR CURRENT_USER SERVER good
+  OPTIONS (access_key_id 'AKIDEXAMPLE', secret_access_key 'secret', session_token 'token');
+CREATE FOREIGN TABLE good_t (a text OPTIONS (attribute 'A')) SERVER good
+  OPTIONS (table 'T', consistent_read 'false', readonly 'true');
+-- only superusers choose mapping scripts or CA files
+CREATE ROLE dlf_plain;
+GRANT USAGE ON FOREIGN SERVER good TO dlf_plain;
+GRANT CREATE ON SCHEMA public TO dlf_plain;
+SET ROLE dlf_plain;
+CREATE FOREIGN TABLE plain_t (a text) SERVER good OPTIONS (mapping 'generic');
+CREATE FOREIGN TABLE plain_t (a text) SERVER good OPTIONS (table 'x');
+RESET ROLE;
+-- the GUCs are superuser-only
+SET ROLE dlf_plain;
+SET dynamo_lua_fdw.script_path = '/tmp';
+SET dynamo_lua_fdw.lua_memory_limit = '1GB';
+RESET ROLE;
+SHOW dynamo_lua_fdw.lua_memory_limit;
+-- a read-only table refuses writes
+INSERT INTO good_t VALUES ('x');
+DROP OWNED BY dlf_plain;
+DROP ROLE dlf_plain;
+DROP SERVER good CASCADE;

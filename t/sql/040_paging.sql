@@ -1,0 +1,12 @@
+-- A table that needs several 1 MB pages: lazy paging, every row exactly once.
+-- (script file:line in CONTEXT is checked by t/001_lua_host.pl)
+\set SHOW_CONTEXT never
+INSERT INTO dynamodb (region, table_name, document)
+SELECT 'us-east-1', 'dlf_pages', json_build_object('k', 'item' || i, 'pad', repeat('x', 100000))
+FROM generate_series(1, 30) i;
+SELECT count(*), count(DISTINCT partition_key) FROM dynamodb WHERE region = 'us-east-1' AND table_name = 'dlf_pages';
+-- LIMIT stops after the first page
+SELECT count(*) FROM (SELECT 1 FROM dynamodb WHERE region = 'us-east-1' AND table_name = 'dlf_pages' LIMIT 1) s;
+-- fan-out over an IN list of tables
+SELECT table_name, count(*) FROM dynamodb
+ WHERE region = 'us-east-1' AND table_name IN ('dlf_pages', 'dlf_numkeys') GROUP BY 1 ORDER BY 1;
