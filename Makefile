@@ -50,9 +50,9 @@ lua-test: t/lua/build/dlf_crypto.so
 	luajit t/lua/run.lua
 
 demo: deps
-	@$(MAKE) --no-print-directory all install
+	@$(MAKE) -s --no-print-directory all install
 	@t/bin/demo.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all install t/lua/build/dlf_crypto.so
+	@$(MAKE) -s --no-print-directory all install t/lua/build/dlf_crypto.so
 	@t/bin/run-tests.sh

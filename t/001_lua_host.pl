@@ -34,6 +34,7 @@ CREATE FOREIGN TABLE probe_value (v text) SERVER probe OPTIONS (mapping 'probe')
 CREATE FOREIGN TABLE probe_error (v text) SERVER probe OPTIONS (mapping 'probe');
 CREATE FOREIGN TABLE probe_structured (v text) SERVER probe OPTIONS (mapping 'probe');
 CREATE FOREIGN TABLE probe_memory (v text) SERVER probe OPTIONS (mapping 'probe');
+CREATE FOREIGN TABLE probe_sandbox (v text) SERVER probe OPTIONS (mapping 'probe');
 CREATE FOREIGN TABLE hanging (oid text, region text, table_name text, partition_key text,
                               sort_key text, document json) SERVER silent;
 });
@@ -57,6 +58,11 @@ is($out, 'one', 'the session is usable after a Lua error');
 like($err, qr/ERROR:  22012: custom failure/, 'a structured error keeps its SQLSTATE');
 like($err, qr/HINT:  A custom hint\./, 'and its hint');
 like($err, qr{CONTEXT:  Lua script dynamo_lua_fdw/mappings/probe\.lua:\d+}, 'and points at the raising line');
+
+# The sandbox: no files, processes, environment or C modules for scripts; modules only from the script path.
+($out, $err) = psql_session("SELECT v FROM probe_sandbox");
+is($out, 'io=nil os.execute=nil os.getenv=nil package.loadlib=nil dofile=nil loadfile=nil '
+  . 'ffi=refused outside=refused cjson=loaded os.time=function', 'scripts run sandboxed');
 
 # The memory cap: a clean ERROR, and the session stays usable.
 ($out, $err) = psql_session("SET dynamo_lua_fdw.lua_memory_limit = '32MB'; SELECT * FROM probe_memory; SELECT v FROM probe_value;");

@@ -42,10 +42,10 @@ dlf_aws_env() {
 dlf_cleanup() {
     local pid
     for pid in "${DLF_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null
+        kill "$pid" 2>/dev/null || true
     done
     for pid in "${DLF_PIDS[@]}"; do
-        wait "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null || true
     done
     DLF_PIDS=()
 }

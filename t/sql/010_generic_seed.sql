@@ -65,6 +65,14 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM dynamodb
  WHERE region = 'us-east-1' AND table_name = 'fdwtest2' AND partition_key = 'key877';
 EXPLAIN (COSTS OFF) DELETE FROM dynamodb WHERE region = 'us-east-1' AND table_name = 'fdwtest2' AND partition_key = 'x';
 
+-- the key schema comes from a cached DescribeTable: two GetItems cost exactly two requests
+SET client_min_messages = warning;
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int AS requests_before \gset
+SELECT count(*) FROM dynamodb WHERE region = 'us-east-1' AND table_name = 'fdwtest2' AND partition_key = 'key5' AND sort_key = 'skey1';
+SELECT count(*) FROM dynamodb WHERE region = 'us-east-1' AND table_name = 'fdwtest2' AND partition_key = 'key6' AND sort_key = 'skey1';
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int - :requests_before AS requests_for_two_getitems;
+RESET client_min_messages;
+
 -- without region and table_name: an error with a hint
 SELECT * FROM dynamodb WHERE partition_key = 'key1';
 SELECT * FROM dynamodb WHERE region = 'us-east-1';
