@@ -10,6 +10,8 @@
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 
 #include "convert.h"
@@ -35,6 +37,9 @@ dlf_converter_create(TupleDesc tupdesc)
 		a->typmod = att->atttypmod;
 		/* text needs no parsing; the checks below are all it gets */
 		a->is_text = (att->atttypid == TEXTOID);
+		/* dates and timestamps go to Lua as ISO 8601, whatever DateStyle says */
+		a->iso_datetime = (att->atttypid == DATEOID || att->atttypid == TIMESTAMPOID ||
+						   att->atttypid == TIMESTAMPTZOID) ? att->atttypid : InvalidOid;
 		getTypeInputInfo(att->atttypid, &func, &a->ioparam);
 		fmgr_info(func, &a->input);
 		getTypeOutputInfo(att->atttypid, &func, &varlena);
@@ -60,6 +65,22 @@ datum_from_string(DlfAttConv *a, const char *s, size_t len, const char *attname)
 	return InputFunctionCall(&a->input, (char *) s, a->ioparam, a->typmod);
 }
 
+typedef struct ConvertContext
+{
+	DlfConverter *conv;
+	int			attnum;
+} ConvertContext;
+
+static void
+convert_error_context(void *arg)
+{
+	ConvertContext *cc = arg;
+
+	errcontext("column \"%s\" of DynamoDB item %s",
+			   NameStr(TupleDescAttr(cc->conv->tupdesc, cc->attnum)->attname),
+			   cc->conv->where ? cc->conv->where : "being written");
+}
+
 /*
  * Reads row `row` (0-based) of the flat array at stack index idx, whose rows
  * are natts strings or nils each, into values/nulls.
@@ -67,6 +88,10 @@ datum_from_string(DlfAttConv *a, const char *s, size_t len, const char *attname)
 void
 dlf_row_from_lua(DlfConverter *conv, lua_State *L, int idx, int row, Datum *values, bool *nulls)
 {
+	ConvertContext cc = {conv, 0};
+	ErrorContextCallback callback = {error_context_stack, convert_error_context, &cc};
+
+	error_context_stack = &callback;
 	for (int i = 0; i < conv->natts; i++)
 	{
 		DlfAttConv *a = &conv->atts[i];
@@ -85,11 +110,13 @@ dlf_row_from_lua(DlfConverter *conv, lua_State *L, int idx, int row, Datum *valu
 								lua_typename(L, lua_type(L, -1)),
 								NameStr(TupleDescAttr(conv->tupdesc, i)->attname))));
 			s = lua_tolstring(L, -1, &len);
+			cc.attnum = i;
 			values[i] = datum_from_string(a, s, len, NameStr(TupleDescAttr(conv->tupdesc, i)->attname));
 			nulls[i] = false;
 		}
 		lua_pop(L, 1);
 	}
+	error_context_stack = callback.previous;
 }
 
 /* Text of each value (NULL for SQL NULL), for handing a row to Lua. */
@@ -102,7 +129,15 @@ dlf_row_to_text(DlfConverter *conv, Datum *values, bool *nulls, const char **str
 		lens[i] = 0;
 		if (nulls[i] || conv->atts[i].dropped)
 			continue;
-		strs[i] = OutputFunctionCall(&conv->atts[i].output, values[i]);
+		if (OidIsValid(conv->atts[i].iso_datetime))
+		{
+			char		buf[MAXDATELEN + 1];
+
+			JsonEncodeDateTime(buf, values[i], conv->atts[i].iso_datetime, NULL);
+			strs[i] = pstrdup(buf);
+		}
+		else
+			strs[i] = OutputFunctionCall(&conv->atts[i].output, values[i]);
 		lens[i] = strlen(strs[i]);
 	}
 }

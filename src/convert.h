@@ -9,6 +9,7 @@ typedef struct DlfAttConv
 {
 	bool		dropped;
 	bool		is_text;
+	Oid			iso_datetime;	/* date/timestamp type written as ISO 8601, or InvalidOid */
 	int32		typmod;
 	Oid			ioparam;
 	FmgrInfo	input;
@@ -20,6 +21,7 @@ typedef struct DlfConverter
 	TupleDesc	tupdesc;
 	int			natts;
 	DlfAttConv *atts;
+	const char *where;			/* the item being converted, for error context */
 } DlfConverter;
 
 extern DlfConverter *dlf_converter_create(TupleDesc tupdesc);

@@ -229,6 +229,9 @@ append_qual_json(StringInfo buf, int index, Expr *clause, RelOptInfo *baserel,
 
 		appendStringInfoString(buf, ",\"collation\":");
 		escape_json(buf, collname ? collname : "");
+		/* equality under a non-deterministic collation is not byte equality */
+		appendStringInfo(buf, ",\"deterministic\":%s",
+						 get_collation_isdeterministic(collation) ? "true" : "false");
 	}
 	if (other && IsA(other, Const) && any && !((Const *) other)->constisnull)
 	{
@@ -541,8 +544,8 @@ fetch_batch(ForeignScanState *node, DlfScanState *st)
 		DlfArg		arg = {DLF_ARG_INT};
 
 		arg.ival = st->handle;
-		/* fetch(handle) -> flat array of values, row count (0 at the end) */
-		L = dlf_lua_call("fetch", 1, &arg, 2);
+		/* fetch(handle) -> flat array of values, row count (0 at the end), [row descriptions] */
+		L = dlf_lua_call("fetch", 1, &arg, 3);
 	}
 	nrows = dlf_result_int(L, 2, "row count");
 	if (nrows <= 0)
@@ -561,6 +564,15 @@ fetch_batch(ForeignScanState *node, DlfScanState *st)
 	nulls = palloc(sizeof(bool) * Max(st->conv->natts, 1));
 	for (int r = 0; r < nrows; r++)
 	{
+		const char *where = NULL;
+
+		if (lua_istable(L, 3))
+		{
+			lua_rawgeti(L, 3, r + 1);
+			where = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+			lua_pop(L, 1);		/* still anchored by the table */
+		}
+		st->conv->where = where;
 		dlf_row_from_lua(st->conv, L, 1, r, values, nulls);
 		st->tuples[r] = heap_form_tuple(st->conv->tupdesc, values, nulls);
 	}
@@ -844,6 +856,56 @@ dlfExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *f
 	ExplainPropertyText("DynamoDB Writes", "buffered, sent with BatchWriteItem at commit", es);
 }
 
+/* ---------- IMPORT FOREIGN SCHEMA ---------- */
+
+static List *
+dlfImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	ForeignServer *server = GetForeignServer(serverOid);
+	StringInfoData buf;
+	ListCell   *lc;
+	List	   *commands = NIL;
+	DlfArg		arg = {DLF_ARG_JSON};
+	lua_State  *L;
+	int			n;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"server\":{\"name\":");
+	escape_json(&buf, server->servername);
+	appendStringInfoString(&buf, ",\"options\":");
+	append_options_json(&buf, server->options);
+	appendStringInfoString(&buf, "},\"user\":");
+	append_options_json(&buf, user_mapping_options(GetUserId(), serverOid));
+	appendStringInfoString(&buf, ",\"remote_schema\":");
+	escape_json(&buf, stmt->remote_schema);
+	appendStringInfoString(&buf, ",\"local_schema\":");
+	escape_json(&buf, stmt->local_schema);
+	appendStringInfo(&buf, ",\"list_type\":\"%s\",\"tables\":[",
+					 stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO ? "limit" :
+					 stmt->list_type == FDW_IMPORT_SCHEMA_EXCEPT ? "except" : "all");
+	foreach(lc, stmt->table_list)
+	{
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoChar(&buf, ',');
+		escape_json(&buf, ((RangeVar *) lfirst(lc))->relname);
+	}
+	appendStringInfoString(&buf, "],\"options\":");
+	append_options_json(&buf, stmt->options);
+	appendStringInfoChar(&buf, '}');
+	arg.str = buf.data;
+	/* import_schema(info) -> {CREATE FOREIGN TABLE ..., ...} */
+	L = dlf_lua_call("import_schema", 1, &arg, 1);
+	n = lua_istable(L, 1) ? (int) lua_objlen(L, 1) : 0;
+	for (int i = 1; i <= n; i++)
+	{
+		lua_rawgeti(L, 1, i);
+		commands = lappend(commands, dlf_result_string(L, -1, "import statement"));
+		lua_pop(L, 1);
+	}
+	dlf_lua_done(L);
+	return commands;
+}
+
 /* ---------- SQL-callable ---------- */
 
 PG_FUNCTION_INFO_V1(dynamo_lua_fdw_handler);
@@ -869,6 +931,7 @@ dynamo_lua_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignModify = dlfEndForeignModify;
 	routine->IsForeignRelUpdatable = dlfIsForeignRelUpdatable;
 	routine->ExplainForeignModify = dlfExplainForeignModify;
+	routine->ImportForeignSchema = dlfImportForeignSchema;
 	PG_RETURN_POINTER(routine);
 }
 

@@ -134,6 +134,11 @@ function M.xact_abort() writes.discard(); end_of_transaction() end
 function M.xact_abort_sub(level) writes.abort_sub(level) end
 function M.xact_commit_sub(level) writes.commit_sub(level) end
 
+-- import_schema(info) -> list of CREATE FOREIGN TABLE statements (IMPORT FOREIGN SCHEMA).
+function M.import_schema(info)
+    return json.array(mapping("typed").import(info))
+end
+
 -- stats() -> JSON text of this backend's counters (SQL: dynamo_lua_fdw.stats()).
 function M.stats()
     local s = {}

@@ -18,7 +18,7 @@ local function buffer()
 end
 
 -- add{level=, client=, table=, key=<canonical key text>, describe=<for messages>,
---     put=<item> | delete=<key attribute map>}
+--     put=<item> | delete=<key attribute map> | update=<UpdateItem request>}
 function M.add(entry)
     local b = buffer()
     b[#b + 1] = entry
@@ -42,26 +42,51 @@ function M.commit_sub(level)
     end
 end
 
--- The final write of each key, in the order of those final writes, per target table.
--- BatchWriteItem rejects two writes of one key in a request; the last one wins anyway.
-function M.coalesce(entries)
-    local last = {}
-    for i, e in ipairs(entries) do last[e.client.endpoint .. "\0" .. e.table .. "\0" .. e.key] = i end
+-- Entries per target table, in statement order.
+local function by_table(entries)
     local groups, order = {}, {}
-    for i, e in ipairs(entries) do
-        local id = e.client.endpoint .. "\0" .. e.table
-        if last[id .. "\0" .. e.key] == i then
-            if not groups[id] then
-                groups[id] = { client = e.client, table = e.table, entries = {} }
-                order[#order + 1] = id
-            end
-            local g = groups[id].entries
-            g[#g + 1] = e
+    for _, e in ipairs(entries) do
+        local id = e.client.endpoint .. "\0" .. e.client.region .. "\0" .. e.table
+        if not groups[id] then
+            groups[id] = { client = e.client, table = e.table, entries = {} }
+            order[#order + 1] = groups[id]
+        end
+        local g = groups[id].entries
+        g[#g + 1] = e
+    end
+    return order
+end
+
+-- The final write of each key among puts and deletes, in the order of those final
+-- writes: BatchWriteItem refuses two writes of one key in a request, and the last wins anyway.
+function M.coalesce(run)
+    local last = {}
+    for i, e in ipairs(run) do last[e.key] = i end
+    local result = {}
+    for i, e in ipairs(run) do
+        if last[e.key] == i then result[#result + 1] = e end
+    end
+    return result
+end
+
+-- A table's writes as steps: {batch = {puts and deletes}} and {update = entry}, in order.
+-- An UpdateItem depends on what came before it, so it ends the run it follows.
+function M.steps(entries)
+    local steps, run = {}, {}
+    local function close_run()
+        if #run > 0 then steps[#steps + 1] = { batch = M.coalesce(run) } end
+        run = {}
+    end
+    for _, e in ipairs(entries) do
+        if e.update then
+            close_run()
+            steps[#steps + 1] = { update = e }
+        else
+            run[#run + 1] = e
         end
     end
-    local result = {}
-    for _, id in ipairs(order) do result[#result + 1] = groups[id] end
-    return result
+    close_run()
+    return steps
 end
 
 local function request_of(e)
@@ -69,7 +94,16 @@ local function request_of(e)
     return { DeleteRequest = { Key = e.delete } }
 end
 
--- Sends one chunk, retrying UnprocessedItems with backoff.
+local function failure(err, e, applied, total)
+    if not errors.is_structured(err) then error(err, 0) end -- cancel and other PostgreSQL errors
+    err.message = string.format("could not write DynamoDB item %s: %s", e.describe, err.message)
+    err.detail = string.format("%d of %d buffered writes were applied before the failure; "
+        .. "the others were not. Writes in different requests are not atomic.%s",
+        applied, total, err.detail and (" " .. err.detail) or "")
+    error(err, 0)
+end
+
+-- Sends one chunk with BatchWriteItem, retrying UnprocessedItems with backoff.
 local function send_chunk(group, chunk, applied, total)
     local requests = {}
     for i, e in ipairs(chunk) do requests[i] = request_of(e) end
@@ -77,23 +111,15 @@ local function send_chunk(group, chunk, applied, total)
     local attempt = 0
     while pending and next(pending) do
         local ok, resp = pcall(group.client.call, group.client, "BatchWriteItem", { RequestItems = pending })
-        if not ok then
-            if not errors.is_structured(resp) then error(resp, 0) end -- cancel and other PostgreSQL errors
-            resp.message = string.format("could not write DynamoDB item %s: %s", chunk[1].describe, resp.message)
-            resp.detail = string.format("%d of %d buffered writes were applied before the failure; "
-                .. "the others were not. BatchWriteItem is not atomic across requests.%s",
-                applied, total, resp.detail and (" " .. resp.detail) or "")
-            error(resp, 0)
-        end
+        if not ok then failure(resp, chunk[1], applied, total) end
         pending = resp.UnprocessedItems
         if pending and next(pending) then
             attempt = attempt + 1
             if attempt > group.client.max_retries then
-                local first = pending[group.table] and pending[group.table][1]
                 errors.raise{ sqlstate = "53000",
                     message = "DynamoDB left writes unprocessed after " .. attempt .. " attempts",
                     detail = string.format("%d of %d buffered writes were applied; the unprocessed ones include %s.",
-                        applied, total, first and chunk[1].describe or "?"),
+                        applied, total, chunk[1].describe),
                     hint = "Raise the server option max_retries or the table's write capacity." }
             end
             group.client.stats.throttled = group.client.stats.throttled + 1
@@ -106,20 +132,31 @@ end
 function M.flush()
     local b = buffer()
     if #b == 0 then return end
-    local groups = M.coalesce(b)
-    local total, applied = 0, 0
-    for _, g in ipairs(groups) do total = total + #g.entries end
-    for _, g in ipairs(groups) do
-        for first = 1, #g.entries, BATCH do
-            local chunk = {}
-            for i = first, math.min(first + BATCH - 1, #g.entries) do chunk[#chunk + 1] = g.entries[i] end
-            send_chunk(g, chunk, applied, total)
-            applied = applied + #chunk
+    local plan, total, applied = {}, 0, 0
+    for _, g in ipairs(by_table(b)) do
+        for _, step in ipairs(M.steps(g.entries)) do
+            plan[#plan + 1] = { group = g, step = step }
+            total = total + (step.batch and #step.batch or 1)
+        end
+    end
+    for _, p in ipairs(plan) do
+        local g, batch, update = p.group, p.step.batch, p.step.update
+        if update then
+            local ok, err = pcall(g.client.call, g.client, "UpdateItem", update.update)
+            if not ok then failure(err, update, applied, total) end
+            applied = applied + 1
+        else
+            for first = 1, #batch, BATCH do
+                local chunk = {}
+                for i = first, math.min(first + BATCH - 1, #batch) do chunk[#chunk + 1] = batch[i] end
+                send_chunk(g, chunk, applied, total)
+                applied = applied + #chunk
+            end
         end
     end
     M.discard()
     local throttled = 0
-    for _, g in ipairs(groups) do throttled = throttled + (g.client.stats.throttled or 0) end
+    for _, p in ipairs(plan) do throttled = throttled + (p.group.client.stats.throttled or 0) end
     if throttled > 0 then
         capi.log("NOTICE", string.format("DynamoDB throttled %d write requests; they were retried", throttled))
     end

@@ -11,6 +11,7 @@ local types = require "dynamo_lua_fdw.types"
 local rowid = require "dynamo_lua_fdw.rowid"
 local catalog = require "dynamo_lua_fdw.catalog"
 local writes = require "dynamo_lua_fdw.writes"
+local paging = require "dynamo_lua_fdw.paging"
 local client_mod = require "dynamo_lua_fdw.aws.client"
 
 local M = {}
@@ -27,7 +28,8 @@ local function routing(rel)
     local wanted = {}
     for _, c in ipairs(ROUTED) do wanted[c] = true end
     for _, q in ipairs(rel.quals) do
-        if wanted[q.column] and not found[q.column] and q.func == "texteq" then
+        -- text equality, and byte equality: not under a case-insensitive (non-deterministic) collation
+        if wanted[q.column] and not found[q.column] and q.func == "texteq" and q.deterministic ~= false then
             if q.op == "=" and q.param then
                 params[#params + 1] = q.param
                 found[q.column] = { p = #params }
@@ -153,7 +155,7 @@ end
 local function start(st, params)
     st.tasks = make_tasks(st.plan, params)
     st.task_i = 0
-    st.cur = nil
+    st.reader = nil
 end
 
 function M.begin_scan(plan, rel, params)
@@ -174,38 +176,25 @@ local function typed_key(text, key)
     return nil
 end
 
+-- The reader of one task, or nil when no item can match it.
 local function begin_task(st, t)
     local c = client_for(st, t.region)
     local schema = catalog.describe(c, t.table)
-    local cur = { task = t, client = c, schema = schema, done = false }
+    t.schema = schema
     local pk_av = t.pk and typed_key(t.pk, schema.partition_key)
     local sk_av = t.sk and schema.sort_key and typed_key(t.sk, schema.sort_key)
-    if (t.pk and not pk_av) or (t.sk and t.pk and not sk_av) then
-        cur.done = true -- no item can match
-    elseif pk_av and sk_av then
-        cur.op = "GetItem"
-        cur.request = { TableName = t.table, ConsistentRead = st.consistent or nil,
-            Key = { [schema.partition_key.name] = pk_av, [schema.sort_key.name] = sk_av } }
-    elseif pk_av then
-        cur.op = "Query"
-        cur.request = { TableName = t.table, ConsistentRead = st.consistent or nil,
-            KeyConditionExpression = "#pk = :pk",
-            ExpressionAttributeNames = { ["#pk"] = schema.partition_key.name },
-            ExpressionAttributeValues = { [":pk"] = pk_av } }
-    else
-        cur.op = "Scan"
-        cur.request = { TableName = t.table, ConsistentRead = st.consistent or nil }
-        if not st.warned then
-            st.warned = true
-            capi.log("WARNING", SCAN_WARNING)
-        end
+    if (t.pk and not pk_av) or (t.sk and t.pk and not sk_av) then return nil end
+    local op, request = paging.request(t.table, schema, pk_av, sk_av, st.consistent)
+    if op == "Scan" and not st.warned then
+        st.warned = true
+        capi.log("WARNING", SCAN_WARNING)
     end
-    return cur
+    return paging.reader(c, op, request)
 end
 
 -- Appends the rows of items to values (flat, natts per row).
-local function add_rows(st, cur, items, values, n)
-    local cols, natts, t, schema = st.cols, st.natts, cur.task, cur.schema
+local function add_rows(st, t, items, values, n)
+    local cols, natts, schema = st.cols, st.natts, t.schema
     local pk, sk = schema.partition_key, schema.sort_key
     for _, item in ipairs(items) do
         local base = n * natts
@@ -222,37 +211,12 @@ local function add_rows(st, cur, items, values, n)
     return n
 end
 
--- One page per call, so LIMIT stops the paging; empty pages with a LastEvaluatedKey continue.
+-- One page per call, so LIMIT stops the paging.
 function M.fetch(st)
-    while true do
-        if not st.cur or st.cur.done then
-            st.task_i = st.task_i + 1
-            local t = st.tasks[st.task_i]
-            if not t then return nil, 0 end
-            st.cur = begin_task(st, t)
-        end
-        local cur = st.cur
-        if not cur.done then
-            local resp = cur.client:call(cur.op, cur.request)
-            local items
-            st.pages = st.pages + 1
-            if cur.op == "GetItem" then
-                items = resp.Item and { resp.Item } or {}
-                st.items, st.scanned = st.items + #items, st.scanned + #items
-                cur.done = true
-            else
-                items = resp.Items or {}
-                st.items = st.items + (resp.Count or #items)
-                st.scanned = st.scanned + (resp.ScannedCount or #items)
-                cur.request.ExclusiveStartKey = resp.LastEvaluatedKey
-                cur.done = resp.LastEvaluatedKey == nil
-            end
-            if #items > 0 then
-                local values = {}
-                return values, add_rows(st, cur, items, values, 0)
-            end
-        end
-    end
+    local items, task = paging.next_page(st, begin_task)
+    if not items then return nil, 0 end
+    local values = {}
+    return values, add_rows(st, task, items, values, 0)
 end
 
 function M.end_scan(st)
@@ -346,7 +310,7 @@ end
 
 local function stored_row(st, w)
     local values = {}
-    add_rows(st, { task = { region = w.region, table = w.table }, schema = w.schema }, { w.item }, values, 0)
+    add_rows(st, { region = w.region, table = w.table, schema = w.schema }, { w.item }, values, 0)
     return values
 end
 

@@ -1,0 +1,336 @@
+-- Typed foreign tables: OPTIONS (table 'Name'); each column is one attribute
+-- (column option attribute when the names differ), a jsonb column with
+-- raw_item 'true' holds the whole item.  Equality on the key columns becomes
+-- GetItem or Query when PostgreSQL's equality is DynamoDB's for that type;
+-- every qual is also checked by PostgreSQL.
+local errors = require "dynamo_lua_fdw.errors"
+local json = require "dynamo_lua_fdw.json"
+local types = require "dynamo_lua_fdw.types"
+local columns = require "dynamo_lua_fdw.columns"
+local catalog = require "dynamo_lua_fdw.catalog"
+local paging = require "dynamo_lua_fdw.paging"
+local writes = require "dynamo_lua_fdw.writes"
+local client_mod = require "dynamo_lua_fdw.aws.client"
+
+local M = {}
+
+-- PostgreSQL equality functions that agree with DynamoDB's key comparison, per key type:
+-- S compares bytes (text under a deterministic collation), N compares numbers, B bytes.
+local KEY_EQUALITY = {
+    S = { texteq = true },
+    N = { numeric_eq = true, int2eq = true, int4eq = true, int8eq = true,
+          int24eq = true, int42eq = true, int28eq = true, int82eq = true, int48eq = true, int84eq = true },
+    B = { byteaeq = true },
+}
+local KEY_COLUMN_TYPES = {
+    S = { text = true, ["character varying"] = true },
+    N = { numeric = true, integer = true, bigint = true, smallint = true },
+    B = { bytea = true },
+}
+
+local function truthy(v) return v == "true" or v == "on" or v == "1" or v == "yes" end
+
+local function new_client(rel)
+    return client_mod.new{ server_options = rel.server.options, user_options = rel.user }
+end
+
+local function table_name(rel)
+    return rel.table.table
+end
+
+-- The column of each attribute, skipping the raw item column.
+local function columns_by_attribute(rel)
+    local by = {}
+    for _, col in ipairs(rel.columns) do
+        if col.name and not columns.is_raw_item(col) then by[columns.attribute_name(col)] = col end
+    end
+    return by
+end
+
+-- The value source of an equality qual on col that DynamoDB can answer for a key of keytype.
+local function key_source(rel, col, keytype, params)
+    if not col or not KEY_COLUMN_TYPES[keytype][col.type] then return nil end
+    for _, q in ipairs(rel.quals) do
+        if q.column == col.name and q.op == "=" and KEY_EQUALITY[keytype][q.func] and q.deterministic ~= false then
+            if q.param then
+                params[#params + 1] = q.param
+                return { p = #params }
+            elseif q.value ~= nil then
+                return { v = q.value }
+            end
+        end
+    end
+end
+
+function M.plan_scan(rel)
+    if rel.table.index and rel.table.index ~= "none" then
+        errors.raise{ sqlstate = "0A000", message = "table option index is not supported yet",
+            detail = "Secondary indexes are not used for reading in this version.",
+            hint = "Remove the option, or set it to 'none'." }
+    end
+    local tbl = table_name(rel)
+    local schema = catalog.describe(new_client(rel), tbl)
+    local by = columns_by_attribute(rel)
+    local params = {}
+    local pk_col = by[schema.partition_key.name]
+    local sk_col = schema.sort_key and by[schema.sort_key.name]
+    local pk = key_source(rel, pk_col, schema.partition_key.type, params)
+    local sk = pk and sk_col and key_source(rel, sk_col, schema.sort_key.type, params)
+    local op = pk and (sk and "GetItem" or "Query") or "Scan"
+    local count = schema.item_count or 1000
+    local rows = op == "GetItem" and 1 or op == "Query" and 10 or math.max(count, 1)
+    local startup = ({ GetItem = 10, Query = 25, Scan = 100 })[op]
+    return {
+        plan = { op = op, table = tbl, pk = pk, sk = sk,
+                 pk_column = pk and pk_col.name, sk_column = sk and sk_col.name },
+        params = params, rows = rows, startup_cost = startup,
+        total_cost = startup + rows * (op == "Scan" and 10 or 1),
+    }
+end
+
+local function source_text(src)
+    if src.v then return "'" .. src.v .. "'" end
+    return "$" .. src.p
+end
+
+function M.explain(plan, verbose, st)
+    local out = { "DynamoDB Operation", plan.op, "DynamoDB Table", plan.table }
+    if plan.pk then
+        local cond = plan.pk_column .. " = " .. source_text(plan.pk)
+        if plan.sk then cond = cond .. " AND " .. plan.sk_column .. " = " .. source_text(plan.sk) end
+        out[#out + 1] = plan.op == "GetItem" and "DynamoDB Key" or "DynamoDB Key Condition"
+        out[#out + 1] = cond
+    end
+    if st then
+        out[#out + 1] = "DynamoDB Pages"; out[#out + 1] = tostring(st.pages)
+        out[#out + 1] = "DynamoDB Items Returned"; out[#out + 1] = tostring(st.items)
+        out[#out + 1] = "DynamoDB Items Scanned"; out[#out + 1] = tostring(st.scanned)
+    end
+    return out
+end
+
+-- ---------- scanning ----------
+
+local function column_plan(rel)
+    local readers = {}
+    for _, col in ipairs(rel.columns) do
+        if col.name then
+            readers[#readers + 1] = { attnum = col.attnum, raw = columns.is_raw_item(col),
+                attribute = columns.attribute_name(col), decode = columns.decoder(col) }
+        end
+    end
+    return readers
+end
+
+local function start(st, params)
+    local p = st.plan
+    local value = function(src) if src.v then return src.v end return params[src.p] end
+    st.tasks = { { pk = p.pk and value(p.pk), sk = p.sk and value(p.sk) } }
+    if (p.pk and not st.tasks[1].pk) or (p.sk and not st.tasks[1].sk) then st.tasks = {} end -- = NULL
+    st.task_i, st.reader = 0, nil
+end
+
+function M.begin_scan(plan, rel, params)
+    local st = { plan = plan, rel = rel, pages = 0, items = 0, scanned = 0, natts = #rel.columns,
+                 client = new_client(rel), readers = column_plan(rel),
+                 consistent = truthy(rel.table.consistent_read or rel.server.options.consistent_read) }
+    st.schema = catalog.describe(st.client, plan.table)
+    st.by = columns_by_attribute(rel)
+    start(st, params)
+    return st
+end
+
+function M.rescan(st, params) start(st, params) end
+
+-- A key value from a qual's text, or nil when no item can have it.
+local function key_value(st, column_name, text)
+    for _, col in pairs(st.by) do
+        if col.name == column_name then
+            local ok, av = pcall(columns.encoder(col), text)
+            if ok then return av end
+            if not errors.is_structured(av) then error(av, 0) end
+            return nil
+        end
+    end
+end
+
+local function begin_task(st, t)
+    local p = st.plan
+    local pk_av = t.pk and key_value(st, p.pk_column, t.pk)
+    local sk_av = t.sk and key_value(st, p.sk_column, t.sk)
+    if (t.pk and not pk_av) or (t.sk and not sk_av) then return nil end
+    return paging.reader(st.client, paging.request(p.table, st.schema, pk_av, sk_av, st.consistent))
+end
+
+-- "pk = 'x', sk = 1" naming an item in error messages.
+local function describe_key(schema, item)
+    local parts = {}
+    for _, key in ipairs({ schema.partition_key, schema.sort_key }) do
+        local av = item[key.name]
+        if av then parts[#parts + 1] = key.name .. " = " .. json.encode(av[key.type] or "?") end
+    end
+    return table.concat(parts, ", ")
+end
+
+function M.fetch(st)
+    local items = paging.next_page(st, begin_task)
+    if not items then return nil, 0 end
+    local values, where, natts = {}, {}, st.natts
+    for r, item in ipairs(items) do
+        local base = (r - 1) * natts
+        local key = describe_key(st.schema, item)
+        where[r] = key
+        for _, c in ipairs(st.readers) do
+            values[base + c.attnum] = c.decode(c.raw and item or item[c.attribute], key)
+        end
+    end
+    return values, #items, where
+end
+
+function M.end_scan() end
+
+-- ---------- writing ----------
+
+function M.begin_modify(rel)
+    local st = { rel = rel, client = new_client(rel), table = table_name(rel), cols = {} }
+    st.schema = catalog.describe(st.client, st.table)
+    for _, col in ipairs(rel.columns) do
+        if col.name then
+            st.cols[#st.cols + 1] = { attnum = col.attnum, name = col.name, raw = columns.is_raw_item(col),
+                attribute = columns.attribute_name(col), encode = columns.encoder(col) }
+        end
+    end
+    return st
+end
+
+-- The key attributes of an item, refusing a missing key.
+local function item_key(st, item)
+    local key, parts = {}, {}
+    for _, k in ipairs({ st.schema.partition_key, st.schema.sort_key }) do
+        local av = item[k.name]
+        if not av then
+            errors.raise{ sqlstate = "23502",
+                message = string.format("the row has no value for key attribute \"%s\" of DynamoDB table \"%s\"", k.name, st.table),
+                hint = "Give the key columns a value." }
+        end
+        key[k.name] = av
+        parts[#parts + 1] = json.encode(k.name) .. ":" .. json.encode(av)
+    end
+    return key, "{" .. table.concat(parts, ",") .. "}"
+end
+
+-- The item a row describes: the raw item column (if any) overlaid with the other columns.
+local function row_item(st, row)
+    local item = {}
+    for _, c in ipairs(st.cols) do
+        if c.raw and row[c.attnum] then item = c.encode(row[c.attnum]) end
+    end
+    for _, c in ipairs(st.cols) do
+        if not c.raw then item[c.attribute] = c.encode(row[c.attnum]) end
+    end
+    return item
+end
+
+local function buffer(st, level, entry)
+    entry.level, entry.client, entry.table = level, st.client, st.table
+    writes.add(entry)
+end
+
+function M.insert(st, level, new)
+    local item = row_item(st, new)
+    local key, text = item_key(st, item)
+    buffer(st, level, { key = text, describe = text, put = item })
+    return new
+end
+
+function M.delete(st, level, old)
+    local key, text = item_key(st, row_item(st, old))
+    buffer(st, level, { key = text, describe = text, delete = key })
+end
+
+-- UPDATE sends only the changed columns (SET or REMOVE), so attributes no column
+-- maps are kept; a changed key or raw item column replaces the item instead.
+function M.update(st, level, old, new)
+    local old_key, old_text = item_key(st, row_item(st, old))
+    local item = row_item(st, new)
+    local _, new_text = item_key(st, item)
+    local replace = new_text ~= old_text
+    for _, c in ipairs(st.cols) do
+        if c.raw and new[c.attnum] ~= old[c.attnum] then replace = true end
+    end
+    if replace then
+        if new_text ~= old_text then buffer(st, level, { key = old_text, describe = old_text, delete = old_key }) end
+        buffer(st, level, { key = new_text, describe = new_text, put = item })
+        return new
+    end
+    local sets, removes, names, values = {}, {}, {}, {}
+    for i, c in ipairs(st.cols) do
+        if not c.raw and new[c.attnum] ~= old[c.attnum] then
+            names["#a" .. i] = c.attribute
+            local av = item[c.attribute]
+            if av then
+                values[":v" .. i] = av
+                sets[#sets + 1] = "#a" .. i .. " = :v" .. i
+            else
+                removes[#removes + 1] = "#a" .. i
+            end
+        end
+    end
+    if #sets + #removes == 0 then return new end
+    local expr = {}
+    if #sets > 0 then expr[#expr + 1] = "SET " .. table.concat(sets, ", ") end
+    if #removes > 0 then expr[#expr + 1] = "REMOVE " .. table.concat(removes, ", ") end
+    buffer(st, level, { key = old_text, describe = old_text, update = {
+        TableName = st.table, Key = old_key, UpdateExpression = table.concat(expr, " "),
+        ExpressionAttributeNames = names, ExpressionAttributeValues = next(values) and values or nil } })
+    return new
+end
+
+-- ---------- IMPORT FOREIGN SCHEMA ----------
+
+local IMPORT_OPTIONS = { sample_size = true, raw_item_column = true, table_prefix = true }
+
+-- import(info) -> list of CREATE FOREIGN TABLE statements.
+function M.import(info)
+    for name in pairs(info.options) do
+        if not IMPORT_OPTIONS[name] then
+            errors.raise{ sqlstate = "HV00D", message = string.format("invalid IMPORT FOREIGN SCHEMA option \"%s\"", name),
+                hint = "Valid options are: sample_size, raw_item_column, table_prefix." }
+        end
+    end
+    local sample_size = tonumber(info.options.sample_size or "100")
+    if not sample_size or sample_size < 0 or sample_size % 1 ~= 0 then
+        errors.raise{ sqlstate = "22023", message = "sample_size must be a non-negative integer" }
+    end
+    local prefix = info.options.table_prefix or ""
+    local listed = {}
+    for _, t in ipairs(info.tables) do listed[t] = true end
+    local client = client_mod.new{ server_options = info.server.options, user_options = info.user }
+
+    local names, start = {}, nil
+    repeat
+        local resp = client:call("ListTables", { ExclusiveStartTableName = start })
+        for _, n in ipairs(resp.TableNames or {}) do names[#names + 1] = n end
+        start = resp.LastEvaluatedTableName
+    until not start
+
+    local statements = {}
+    for _, name in ipairs(names) do
+        local local_name = name:sub(#prefix + 1)
+        local wanted = name:sub(1, #prefix) == prefix and #local_name > 0
+            and (info.list_type == "all" or (info.list_type == "limit") == (listed[local_name] == true))
+        if wanted then
+            local schema = catalog.describe(client, name)
+            local items = {}
+            if sample_size > 0 then
+                items = client:call("Scan", { TableName = name, Limit = sample_size }).Items or {}
+            end
+            local defs = columns.infer(items, schema, { raw_item_column = info.options.raw_item_column })
+            statements[#statements + 1] = columns.create_table_sql(info.local_schema, local_name,
+                info.server.name, name, defs, {})
+        end
+    end
+    return statements
+end
+
+return M
