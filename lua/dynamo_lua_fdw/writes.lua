@@ -6,6 +6,7 @@
 local capi = require "dynamo_lua_fdw.capi"
 local errors = require "dynamo_lua_fdw.errors"
 local retry = require "dynamo_lua_fdw.aws.retry"
+local json = require "dynamo_lua_fdw.json"
 
 local M = {}
 
@@ -103,23 +104,36 @@ local function failure(err, e, applied, total)
     error(err, 0)
 end
 
+-- The chunk's entry that a request of UnprocessedItems stands for (json.encode sorts object
+-- keys, so the same request encodes the same), or the chunk's first entry.
+local function entry_of(chunk, request)
+    local want = request and json.encode(request)
+    for _, e in ipairs(chunk) do
+        if json.encode(request_of(e)) == want then return e end
+    end
+    return chunk[1]
+end
+
 -- Sends one chunk with BatchWriteItem, retrying UnprocessedItems with backoff.
+-- DynamoDB applied every write of the chunk that is not in pending.
 local function send_chunk(group, chunk, applied, total)
     local requests = {}
     for i, e in ipairs(chunk) do requests[i] = request_of(e) end
     local pending = { [group.table] = requests }
     local attempt = 0
     while pending and next(pending) do
+        local left = pending[group.table] or {}
         local ok, resp = pcall(group.client.call, group.client, "BatchWriteItem", { RequestItems = pending })
-        if not ok then failure(resp, chunk[1], applied, total) end
+        if not ok then failure(resp, entry_of(chunk, left[1]), applied + #chunk - #left, total) end
         pending = resp.UnprocessedItems
         if pending and next(pending) then
+            left = pending[group.table] or {}
             attempt = attempt + 1
             if attempt > group.client.max_retries then
                 errors.raise{ sqlstate = "53000",
                     message = "DynamoDB left writes unprocessed after " .. attempt .. " attempts",
                     detail = string.format("%d of %d buffered writes were applied; the unprocessed ones include %s.",
-                        applied, total, chunk[1].describe),
+                        applied + #chunk - #left, total, entry_of(chunk, left[1]).describe),
                     hint = "Raise the server option max_retries or the table's write capacity." }
             end
             group.client.stats.throttled = group.client.stats.throttled + 1
@@ -133,7 +147,12 @@ function M.flush()
     local b = buffer()
     if #b == 0 then return end
     local plan, total, applied = {}, 0, 0
+    local clients, throttled = {}, 0 -- throttled: the counters' sum before sending, so only this flush's count
     for _, g in ipairs(by_table(b)) do
+        if not clients[g.client] then
+            clients[g.client] = true
+            throttled = throttled - (g.client.stats.throttled or 0)
+        end
         for _, step in ipairs(M.steps(g.entries)) do
             plan[#plan + 1] = { group = g, step = step }
             total = total + (step.batch and #step.batch or 1)
@@ -155,8 +174,7 @@ function M.flush()
         end
     end
     M.discard()
-    local throttled = 0
-    for _, p in ipairs(plan) do throttled = throttled + (p.group.client.stats.throttled or 0) end
+    for c in pairs(clients) do throttled = throttled + (c.stats.throttled or 0) end
     if throttled > 0 then
         capi.log("NOTICE", string.format("DynamoDB throttled %d write requests; they were retried", throttled))
     end
