@@ -22,3 +22,11 @@ CREATE FUNCTION stats()
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'dynamo_lua_fdw_stats'
 LANGUAGE C VOLATILE;
+
+-- Loads a mapping script (dynamo_lua_fdw/mappings/<name>.lua under dynamo_lua_fdw.script_path)
+-- and checks what it defines, without using it for a table. Errors carry the script's file:line.
+CREATE FUNCTION check_script(name text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'dynamo_lua_fdw_check_script'
+LANGUAGE C STRICT VOLATILE;
+REVOKE EXECUTE ON FUNCTION check_script(text) FROM PUBLIC;

@@ -948,6 +948,24 @@ dynamo_lua_fdw_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json ? json : "{}")));
 }
 
+/* dynamo_lua_fdw.check_script(name): loads and checks a mapping script. */
+PG_FUNCTION_INFO_V1(dynamo_lua_fdw_check_script);
+
+Datum
+dynamo_lua_fdw_check_script(PG_FUNCTION_ARGS)
+{
+	DlfArg		arg = {DLF_ARG_STRING};
+	lua_State  *L;
+	char	   *result;
+
+	arg.str = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	arg.len = strlen(arg.str);
+	L = dlf_lua_call("check_script", 1, &arg, 1);
+	result = dlf_result_string(L, 1, "check_script result");
+	dlf_lua_done(L);
+	PG_RETURN_TEXT_P(cstring_to_text(result ? result : ""));
+}
+
 void
 _PG_init(void)
 {

@@ -83,6 +83,17 @@ SELECT v FROM probe_value;});
 like($err, qr{ERROR:  HV000: .*unexpected symbol.*\n(.*\n)*CONTEXT:  Lua script dynamo_lua_fdw/mappings/probe\.lua:\d+}, 'a syntax error names file:line');
 is($out, 'third', 'a fixed script is picked up again');
 
+# check_script validates a script without using it.
+($out, $err) = psql_session("SELECT dynamo_lua_fdw.check_script('generic'); SELECT dynamo_lua_fdw.check_script('probe');");
+is($out, "dynamo_lua_fdw/mappings/generic.lua: defines plan_scan, begin_scan, rescan, fetch, end_scan, explain, "
+  . "begin_modify, insert, update, delete\n"
+  . "dynamo_lua_fdw/mappings/probe.lua: defines plan_scan, begin_scan, rescan, fetch, end_scan, explain; "
+  . "missing begin_modify, insert, update, delete", 'check_script reports what a script defines');
+system("printf 'local M = {}\\nfunction M.plan_scan(\\n' > $scripts/dynamo_lua_fdw/mappings/broken.lua") == 0 or die;
+($out, $err) = psql_session("SELECT dynamo_lua_fdw.check_script('broken'); SELECT dynamo_lua_fdw.check_script('nonesuch');");
+like($err, qr{ERROR:  HV000: .*\n(.*\n)*CONTEXT:  Lua script dynamo_lua_fdw/mappings/broken\.lua:\d+}, 'check_script names file:line of a syntax error');
+like($err, qr/ERROR:  58P01: mapping script "nonesuch" not found/, 'check_script of a missing script');
+
 # Cancel: statement_timeout ends a request to a server that never answers, within 2 s.
 my $start = time();
 ($out, $err) = psql_session("SET statement_timeout = '1s'; SELECT count(*) FROM hanging WHERE region = 'us-east-1' AND table_name = 't'; RESET statement_timeout; SELECT 'alive';");

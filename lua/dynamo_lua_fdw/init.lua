@@ -139,6 +139,40 @@ function M.import_schema(info)
     return json.array(mapping("typed").import(info))
 end
 
+-- The entry points a mapping script defines; check_script reports what is missing.
+local MAPPING_FUNCTIONS = { "plan_scan", "begin_scan", "rescan", "fetch", "end_scan", "explain",
+                            "begin_modify", "insert", "update", "delete" }
+
+-- check_script(name) -> a one-line report; loads the script afresh (a syntax or load error raises
+-- with its file:line) without touching the copy tables use.
+function M.check_script(name)
+    if not name:match("^[%w_]+$") then
+        errors.raise{ sqlstate = "22023", message = string.format("invalid mapping name \"%s\"", name),
+            hint = "Name a script dynamo_lua_fdw/mappings/<name>.lua with letters, digits and underscores." }
+    end
+    local modname = "dynamo_lua_fdw.mappings." .. name
+    local loader = package.loaders[2](modname)
+    if type(loader) ~= "function" then
+        errors.raise{ sqlstate = "58P01", message = string.format("mapping script \"%s\" not found", name),
+            detail = tostring(loader):gsub("^%s+", "") }
+    end
+    local m = loader(modname)
+    if type(m) ~= "table" then
+        errors.raise{ sqlstate = "HV000", message = string.format("mapping script \"%s\" does not return a table", name),
+            hint = "End the script with: return M" }
+    end
+    local have, missing = {}, {}
+    for _, f in ipairs(MAPPING_FUNCTIONS) do
+        if type(m[f]) == "function" then have[#have + 1] = f else missing[#missing + 1] = f end
+    end
+    if #missing > 0 and #have > 0 and not m.plan_scan then
+        errors.raise{ sqlstate = "HV000", message = string.format("mapping script \"%s\" cannot read tables", name),
+            detail = "It does not define plan_scan." }
+    end
+    return string.format("dynamo_lua_fdw/mappings/%s.lua: defines %s%s", name, table.concat(have, ", "),
+        #missing > 0 and ("; missing " .. table.concat(missing, ", ")) or "")
+end
+
 -- stats() -> JSON text of this backend's counters (SQL: dynamo_lua_fdw.stats()).
 function M.stats()
     local s = {}
