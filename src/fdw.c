@@ -13,6 +13,8 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_am.h"
+#include "commands/defrem.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_user_mapping.h"
@@ -37,6 +39,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/pg_locale.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -54,6 +57,7 @@ typedef struct DlfRelInfo
 	double		total_cost;
 	char	   *plan_text;		/* the Lua plan, as JSON; stored in the plan */
 	char	   *local_flags;	/* per baserestrictinfo entry: '1' = check in PostgreSQL */
+	char	   *order_column;	/* column a Query can return rows ordered by, or NULL */
 	List	   *param_candidates;	/* expressions quals compare against */
 	List	   *fdw_exprs;		/* those the Lua plan uses, in its order */
 } DlfRelInfo;
@@ -61,12 +65,16 @@ typedef struct DlfRelInfo
 /* fdw_private of a ForeignScan */
 enum DlfScanPrivate
 {
-	DlfScanPrivatePlan			/* String: the Lua plan */
+	DlfScanPrivatePlan,			/* String: the Lua plan */
+	DlfScanPrivateDirection		/* String: "asc", "desc" or "" (the order rows must come in) */
 };
+
+static bool dlf_pushdown = true;
 
 typedef struct DlfScanState
 {
 	char	   *plan_text;
+	char	   *direction;
 	Oid			relid;
 	Oid			userid;
 	List	   *param_states;
@@ -324,6 +332,7 @@ describe_relation(Oid relid, Oid userid, RelOptInfo *baserel, DlfRelInfo *info, 
 	append_options_json(&buf, table->options);
 	appendStringInfoString(&buf, ",\"user\":");
 	append_options_json(&buf, user_options);
+	appendStringInfo(&buf, ",\"pushdown\":%s", dlf_pushdown ? "true" : "false");
 	if (operation)
 	{
 		appendStringInfoString(&buf, ",\"operation\":");
@@ -387,8 +396,8 @@ dlfGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 
 	baserel->fdw_private = info;
 	arg.str = describe_relation(foreigntableid, planning_user(baserel), baserel, info, NULL);
-	/* plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes} */
-	L = dlf_lua_call("plan_scan", 1, &arg, 6);
+	/* plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes}, order column */
+	L = dlf_lua_call("plan_scan", 1, &arg, 7);
 	baserel->rows = dlf_result_number(L, 1, "row estimate");
 	info->startup_cost = dlf_result_number(L, 2, "startup cost");
 	info->total_cost = dlf_result_number(L, 3, "total cost");
@@ -412,19 +421,68 @@ dlfGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 					 errmsg("Lua plan_scan named parameter %d, which does not exist", k)));
 		info->fdw_exprs = lappend(info->fdw_exprs, list_nth(info->param_candidates, k - 1));
 	}
+	info->order_column = dlf_result_string(L, 7, "order column");
 	dlf_lua_done(L);
+}
+
+/*
+ * The first key of the query's ORDER BY, when it is the column Lua can order
+ * by and PostgreSQL's order for it is DynamoDB's: the type's default btree
+ * order, and byte order (the C collation) for text.  *desc tells the
+ * direction.  Further ORDER BY keys are left to an Incremental Sort.
+ */
+static List *
+ordered_pathkeys(PlannerInfo *root, RelOptInfo *baserel, Oid relid, const char *column, bool *desc)
+{
+	PathKey    *pathkey;
+	AttrNumber	attno = get_attnum(relid, column);
+	Oid			type = InvalidOid;
+	Oid			opclass;
+	ListCell   *lc;
+
+	if (root->query_pathkeys == NIL || attno == InvalidAttrNumber)
+		return NIL;
+	pathkey = linitial(root->query_pathkeys);
+	foreach(lc, pathkey->pk_eclass->ec_members)
+	{
+		EquivalenceMember *em = lfirst(lc);
+		Var		   *var = qual_var((Node *) em->em_expr, baserel->relid);
+
+		if (var && var->varattno == attno)
+			type = var->vartype;
+	}
+	if (!OidIsValid(type))
+		return NIL;
+	opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+	if (!OidIsValid(opclass) || get_opclass_family(opclass) != pathkey->pk_opfamily)
+		return NIL;
+	if (type_is_collatable(type) && !lc_collate_is_c(pathkey->pk_eclass->ec_collation))
+		return NIL;
+	*desc = pathkey->pk_strategy == BTGreaterStrategyNumber;
+	return list_make1(pathkey);
 }
 
 static void
 dlfGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	DlfRelInfo *info = baserel->fdw_private;
+	List	   *pathkeys;
+	bool		desc = false;
 
 	add_path(baserel, (Path *) create_foreignscan_path(root, baserel, NULL,
 													   baserel->rows,
 													   info->startup_cost,
 													   info->total_cost,
 													   NIL, NULL, NULL, NIL));
+	/* A Query returns rows in sort key order, either way: no Sort needed. */
+	if (info->order_column &&
+		(pathkeys = ordered_pathkeys(root, baserel, foreigntableid, info->order_column, &desc)) != NIL)
+		add_path(baserel, (Path *) create_foreignscan_path(root, baserel, NULL,
+														   baserel->rows,
+														   info->startup_cost,
+														   info->total_cost,
+														   pathkeys, NULL, NULL,
+														   list_make1(makeString(desc ? "desc" : "asc"))));
 }
 
 static ForeignScan *
@@ -451,7 +509,8 @@ dlfGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 			local_exprs = lappend(local_exprs, ri->clause);
 	}
 	return make_foreignscan(tlist, local_exprs, baserel->relid, info->fdw_exprs,
-							list_make1(makeString(info->plan_text)),
+							list_make2(makeString(info->plan_text),
+									   best_path->fdw_private ? linitial(best_path->fdw_private) : makeString("")),
 							NIL, NIL, outer_plan);
 }
 
@@ -466,6 +525,7 @@ dlfBeginForeignScan(ForeignScanState *node, int eflags)
 
 	node->fdw_state = st;
 	st->plan_text = strVal(list_nth(fsplan->fdw_private, DlfScanPrivatePlan));
+	st->direction = strVal(list_nth(fsplan->fdw_private, DlfScanPrivateDirection));
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	st->relid = RelationGetRelid(node->ss.ss_currentRelation);
@@ -527,15 +587,17 @@ fetch_batch(ForeignScanState *node, DlfScanState *st)
 	st->tuples = NULL;
 	if (st->handle == 0 || st->restart)
 	{
-		DlfArg		args[4] = {{DLF_ARG_STRING}, {DLF_ARG_JSON}, {0}, {DLF_ARG_INT}};
+		DlfArg		args[5] = {{DLF_ARG_STRING}, {DLF_ARG_JSON}, {0}, {DLF_ARG_INT}, {DLF_ARG_STRING}};
 
 		args[0].str = st->plan_text;
 		args[0].len = strlen(st->plan_text);
 		args[1].str = describe_relation(st->relid, st->userid, NULL, NULL, NULL);
 		args[2] = param_values(node, st);
 		args[3].ival = st->handle;
-		/* begin_scan(plan, rel, params, handle or 0) -> handle */
-		L = dlf_lua_call("begin_scan", 4, args, 1);
+		args[4].str = st->direction;
+		args[4].len = strlen(st->direction);
+		/* begin_scan(plan, rel, params, handle or 0, direction) -> handle */
+		L = dlf_lua_call("begin_scan", 5, args, 1);
 		st->handle = dlf_result_int(L, 1, "scan handle");
 		dlf_lua_done(L);
 		st->restart = false;
@@ -647,14 +709,16 @@ static void
 dlfExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	DlfScanState *st = node->fdw_state;
-	DlfArg		args[3] = {{DLF_ARG_STRING}, {DLF_ARG_BOOL}, {DLF_ARG_INT}};
+	DlfArg		args[4] = {{DLF_ARG_STRING}, {DLF_ARG_BOOL}, {DLF_ARG_INT}, {DLF_ARG_STRING}};
 
 	args[0].str = st->plan_text;
 	args[0].len = strlen(st->plan_text);
 	args[1].ival = es->verbose;
 	args[2].ival = es->analyze ? st->handle : 0;
-	/* explain(plan, verbose, handle or 0) -> {label, value, label, value, ...} */
-	explain_pairs(dlf_lua_call("explain", 3, args, 1), es);
+	args[3].str = st->direction;
+	args[3].len = strlen(st->direction);
+	/* explain(plan, verbose, handle or 0, direction) -> {label, value, label, value, ...} */
+	explain_pairs(dlf_lua_call("explain", 4, args, 1), es);
 }
 
 /* ---------- modifying ---------- */
@@ -970,6 +1034,10 @@ void
 _PG_init(void)
 {
 	dlf_define_lua_gucs();
+	DefineCustomBoolVariable("dynamo_lua_fdw.pushdown",
+							 "Lets DynamoDB answer the conditions it can answer exactly.",
+							 "Off: every condition is checked by PostgreSQL over a Scan (for testing and comparison).",
+							 &dlf_pushdown, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("dynamo_lua_fdw");
 	dlf_register_xact_callbacks();
 }

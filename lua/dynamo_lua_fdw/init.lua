@@ -41,8 +41,9 @@ local function state_of(handle)
     return st
 end
 
--- plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes}
+-- plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes}, order column
 -- local_flags has one character per qual: '1' = PostgreSQL checks it, '0' = DynamoDB answers it exactly.
+-- The order column (or nil) is one a Query returns its rows ordered by.
 function M.plan_scan(rel)
     local name = mapping_of(rel)
     local p = mapping(name).plan_scan(rel)
@@ -50,11 +51,12 @@ function M.plan_scan(rel)
     local flags = {}
     for i = 1, rel.nquals do flags[i] = p.exact and p.exact[i] and "0" or "1" end
     return p.rows, p.startup_cost, p.total_cost, json.encode(p.plan), table.concat(flags),
-        json.array(p.params or {})
+        json.array(p.params or {}), p.order_column
 end
 
--- begin_scan(plan_json, rel, params, handle) -> handle; a non-zero handle is a rescan.
-function M.begin_scan(plan_json, rel, params, handle)
+-- begin_scan(plan_json, rel, params, handle, direction) -> handle; a non-zero handle is a rescan.
+-- direction: "asc"/"desc" when PostgreSQL relies on rows in sort key order, else "".
+function M.begin_scan(plan_json, rel, params, handle, direction)
     local plan = cjson.decode(plan_json)
     if handle ~= 0 then
         local st = state_of(handle)
@@ -62,7 +64,7 @@ function M.begin_scan(plan_json, rel, params, handle)
         return handle
     end
     local m = mapping(plan.mapping)
-    local st = m.begin_scan(plan, rel, params)
+    local st = m.begin_scan(plan, rel, params, direction ~= "" and direction or nil)
     st.mapping = m
     return new_handle(st)
 end
@@ -79,10 +81,11 @@ function M.end_scan(handle)
     if st then st.mapping.end_scan(st) end
 end
 
--- explain(plan_json, verbose, handle or 0) -> {label, value, ...}
-function M.explain(plan_json, verbose, handle)
+-- explain(plan_json, verbose, handle or 0, direction) -> {label, value, ...}
+function M.explain(plan_json, verbose, handle, direction)
     local plan = cjson.decode(plan_json)
-    return mapping(plan.mapping).explain(plan, verbose, handle ~= 0 and P.states[handle] or nil)
+    return mapping(plan.mapping).explain(plan, verbose, handle ~= 0 and P.states[handle] or nil,
+        direction ~= "" and direction or nil)
 end
 
 function M.begin_modify(rel)

@@ -24,14 +24,18 @@ function M.request(table_name, schema, pk_av, sk_av, consistent)
 end
 
 function M.reader(client, op, request)
+    request.ReturnConsumedCapacity = "TOTAL"
     return setmetatable({ client = client, op = op, request = request, done = false }, Reader)
 end
 
--- The next page's items; counts pages, items returned and items scanned into stats.
+-- The next page's items; counts pages, items returned, items scanned and read capacity into stats.
 function Reader:next_page(stats)
     local resp = self.client:call(self.op, self.request)
     local items
     stats.pages = stats.pages + 1
+    if resp.ConsumedCapacity then
+        stats.capacity = (stats.capacity or 0) + (tonumber(resp.ConsumedCapacity.CapacityUnits) or 0)
+    end
     if self.op == "GetItem" then
         items = resp.Item and { resp.Item } or {}
         stats.items, stats.scanned = stats.items + #items, stats.scanned + #items

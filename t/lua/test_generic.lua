@@ -28,7 +28,7 @@ local function rel(quals)
         relname = "dynamodb", server = { options = {} }, table = {}, user = {},
         columns = { { attnum = 1, name = "oid" }, { attnum = 2, name = "region" }, { attnum = 3, name = "table_name" },
                     { attnum = 4, name = "partition_key" }, { attnum = 5, name = "sort_key" }, { attnum = 6, name = "document" } },
-        quals = quals, nquals = #quals,
+        quals = quals, nquals = #quals, pushdown = true,
     }
 end
 local REGION = { index = 1, column = "region", op = "=", func = "texteq", value = "us-east-1" }
@@ -50,6 +50,15 @@ T.test("partition_key picks Query, both keys GetItem, otherwise Scan", function(
     -- an operator that is not text equality is not used for routing
     local like = { index = 3, column = "partition_key", op = "~~", func = "textlike", value = "a%" }
     T.eq(generic.plan_scan(rel({ REGION, TABLE, like })).plan.op, "Scan")
+end)
+
+T.test("with pushdown off, region and table_name still route but the keys are not used", function()
+    local pk = { index = 3, column = "partition_key", op = "=", func = "texteq", value = "a" }
+    local r = rel({ REGION, TABLE, pk })
+    r.pushdown = false
+    local p = generic.plan_scan(r)
+    T.eq(p.plan.op, "Scan")
+    T.eq(p.plan.table_name, { v = "t" })
 end)
 
 T.test("parameters are numbered in the order the plan uses them", function()

@@ -12,6 +12,7 @@ local rowid = require "dynamo_lua_fdw.rowid"
 local catalog = require "dynamo_lua_fdw.catalog"
 local writes = require "dynamo_lua_fdw.writes"
 local paging = require "dynamo_lua_fdw.paging"
+local planner = require "dynamo_lua_fdw.planner"
 local client_mod = require "dynamo_lua_fdw.aws.client"
 
 local M = {}
@@ -53,6 +54,7 @@ function M.plan_scan(rel)
             detail = "Without them the foreign data wrapper does not know which DynamoDB table to read.",
             hint = "Add WHERE region = 'us-east-1' AND table_name = 'my_table' (IN lists work too)." }
     end
+    if not rel.pushdown then r.partition_key, r.sort_key = nil, nil end -- routing only
     local op = r.partition_key and (r.sort_key and "GetItem" or "Query") or "Scan"
     local rows = ({ GetItem = 1, Query = 10, Scan = 1000 })[op]
     local startup = ({ GetItem = 10, Query = 25, Scan = 100 })[op]
@@ -64,14 +66,7 @@ function M.plan_scan(rel)
     }
 end
 
-local function source_text(src)
-    if src.v then return "'" .. src.v .. "'" end
-    if src.p then return "$" .. src.p end
-    if src.none then return "NULL" end
-    local parts = {}
-    for i, v in ipairs(src.vs) do parts[i] = "'" .. v .. "'" end
-    return "ANY ('{" .. table.concat(parts, ",") .. "}')"
-end
+local source_text = planner.source_text
 
 function M.explain(plan, verbose, st)
     local out = {
@@ -80,8 +75,8 @@ function M.explain(plan, verbose, st)
         "DynamoDB Region", source_text(plan.region),
     }
     if plan.partition_key then
-        local cond = "partition key = " .. source_text(plan.partition_key)
-        if plan.sort_key then cond = cond .. " AND sort key = " .. source_text(plan.sort_key) end
+        local cond = "partition key " .. planner.source_text(plan.partition_key, true)
+        if plan.sort_key then cond = cond .. " AND sort key " .. planner.source_text(plan.sort_key, true) end
         out[#out + 1] = plan.op == "GetItem" and "DynamoDB Key" or "DynamoDB Key Condition"
         out[#out + 1] = cond
     end

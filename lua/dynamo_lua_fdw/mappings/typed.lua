@@ -1,8 +1,8 @@
 -- Typed foreign tables: OPTIONS (table 'Name'); each column is one attribute
 -- (column option attribute when the names differ), a jsonb column with
--- raw_item 'true' holds the whole item.  Equality on the key columns becomes
--- GetItem or Query when PostgreSQL's equality is DynamoDB's for that type;
--- every qual is also checked by PostgreSQL.
+-- raw_item 'true' holds the whole item.  Conditions on the key columns become
+-- GetItem or Query (planner.lua decides which are exact); every qual is also
+-- checked by PostgreSQL.
 local errors = require "dynamo_lua_fdw.errors"
 local json = require "dynamo_lua_fdw.json"
 local types = require "dynamo_lua_fdw.types"
@@ -11,22 +11,10 @@ local catalog = require "dynamo_lua_fdw.catalog"
 local paging = require "dynamo_lua_fdw.paging"
 local writes = require "dynamo_lua_fdw.writes"
 local client_mod = require "dynamo_lua_fdw.aws.client"
+local planner = require "dynamo_lua_fdw.planner"
+local cjson = require "cjson"
 
 local M = {}
-
--- PostgreSQL equality functions that agree with DynamoDB's key comparison, per key type:
--- S compares bytes (text under a deterministic collation), N compares numbers, B bytes.
-local KEY_EQUALITY = {
-    S = { texteq = true },
-    N = { numeric_eq = true, int2eq = true, int4eq = true, int8eq = true,
-          int24eq = true, int42eq = true, int28eq = true, int82eq = true, int48eq = true, int84eq = true },
-    B = { byteaeq = true },
-}
-local KEY_COLUMN_TYPES = {
-    S = { text = true, ["character varying"] = true },
-    N = { numeric = true, integer = true, bigint = true, smallint = true },
-    B = { bytea = true },
-}
 
 local function truthy(v) return v == "true" or v == "on" or v == "1" or v == "yes" end
 
@@ -47,21 +35,6 @@ local function columns_by_attribute(rel)
     return by
 end
 
--- The value source of an equality qual on col that DynamoDB can answer for a key of keytype.
-local function key_source(rel, col, keytype, params)
-    if not col or not KEY_COLUMN_TYPES[keytype][col.type] then return nil end
-    for _, q in ipairs(rel.quals) do
-        if q.column == col.name and q.op == "=" and KEY_EQUALITY[keytype][q.func] and q.deterministic ~= false then
-            if q.param then
-                params[#params + 1] = q.param
-                return { p = #params }
-            elseif q.value ~= nil then
-                return { v = q.value }
-            end
-        end
-    end
-end
-
 function M.plan_scan(rel)
     if rel.table.index and rel.table.index ~= "none" then
         errors.raise{ sqlstate = "0A000", message = "table option index is not supported yet",
@@ -72,39 +45,69 @@ function M.plan_scan(rel)
     local schema = catalog.describe(new_client(rel), tbl)
     local by = columns_by_attribute(rel)
     local params = {}
-    local pk_col = by[schema.partition_key.name]
-    local sk_col = schema.sort_key and by[schema.sort_key.name]
-    local pk = key_source(rel, pk_col, schema.partition_key.type, params)
-    local sk = pk and sk_col and key_source(rel, sk_col, schema.sort_key.type, params)
-    local op = pk and (sk and "GetItem" or "Query") or "Scan"
+    local keys = rel.pushdown and planner.key_conditions(rel, schema, by, params, cjson.null) or nil
+    local op = "Scan"
+    if keys then
+        local single = keys.pk.v or keys.pk.p
+        op = (keys.sk and keys.sk.eq and single) and "GetItem" or "Query"
+    end
     local count = schema.item_count or 1000
-    local rows = op == "GetItem" and 1 or op == "Query" and 10 or math.max(count, 1)
+    local n = keys and keys.pk.vs and #keys.pk.vs or 1
+    local rows = op == "GetItem" and 1 or op == "Query" and 10 * n or math.max(count, 1)
     local startup = ({ GetItem = 10, Query = 25, Scan = 100 })[op]
+    -- One Query returns its rows in sort key order: offer it to ORDER BY (not several: an IN list).
+    local sk_col = op == "Query" and not keys.pk.vs and schema.sort_key and by[schema.sort_key.name]
     return {
-        plan = { op = op, table = tbl, pk = pk, sk = sk,
-                 pk_column = pk and pk_col.name, sk_column = sk and sk_col.name },
+        plan = { op = op, table = tbl, keys = keys },
         params = params, rows = rows, startup_cost = startup,
         total_cost = startup + rows * (op == "Scan" and 10 or 1),
+        order_column = sk_col and planner.orderable(sk_col, schema.sort_key) and sk_col.name or nil,
     }
 end
 
-local function source_text(src)
-    if src.v then return "'" .. src.v .. "'" end
-    return "$" .. src.p
+local source_text = planner.source_text
+
+-- The key condition in PostgreSQL's words, for EXPLAIN.
+local function condition_text(keys)
+    local out = keys.pk_column .. " " .. source_text(keys.pk, true)
+    local sk, c = keys.sk, keys.sk_column
+    if not sk then return out end
+    if sk.eq then return out .. " AND " .. c .. " = " .. source_text(sk.eq) end
+    if sk.prefix then return out .. " AND " .. c .. " LIKE '" .. sk.prefix .. "%'" end
+    if sk.lo and sk.hi then
+        return out .. " AND " .. c .. " BETWEEN " .. source_text(sk.lo) .. " AND " .. source_text(sk.hi)
+    end
+    if sk.lo then return out .. " AND " .. c .. " " .. sk.lo_op .. " " .. source_text(sk.lo) end
+    return out .. " AND " .. c .. " " .. sk.hi_op .. " " .. source_text(sk.hi)
 end
 
-function M.explain(plan, verbose, st)
+function M.explain(plan, verbose, st, direction)
     local out = { "DynamoDB Operation", plan.op, "DynamoDB Table", plan.table }
-    if plan.pk then
-        local cond = plan.pk_column .. " = " .. source_text(plan.pk)
-        if plan.sk then cond = cond .. " AND " .. plan.sk_column .. " = " .. source_text(plan.sk) end
+    if plan.keys then
         out[#out + 1] = plan.op == "GetItem" and "DynamoDB Key" or "DynamoDB Key Condition"
-        out[#out + 1] = cond
+        out[#out + 1] = condition_text(plan.keys)
+    end
+    if direction == "desc" then
+        out[#out + 1] = "DynamoDB Order"; out[#out + 1] = "descending (ScanIndexForward false)"
+    elseif direction == "asc" then
+        out[#out + 1] = "DynamoDB Order"; out[#out + 1] = "ascending"
+    end
+    if verbose and plan.op == "Query" then
+        -- the request as sent, with placeholders; values are the sources above
+        local placeholders = {}
+        local expr = planner.key_expression({ partition_key = { name = "?" }, sort_key = { name = "?" } },
+            plan.keys.sk, placeholders)
+        out[#out + 1] = "DynamoDB Request"
+        out[#out + 1] = "Query KeyConditionExpression=\"" .. expr .. "\"" ..
+            (direction == "desc" and " ScanIndexForward=false" or "")
     end
     if st then
-        out[#out + 1] = "DynamoDB Pages"; out[#out + 1] = tostring(st.pages)
+        out[#out + 1] = "DynamoDB Requests"; out[#out + 1] = tostring(st.pages)
         out[#out + 1] = "DynamoDB Items Returned"; out[#out + 1] = tostring(st.items)
         out[#out + 1] = "DynamoDB Items Scanned"; out[#out + 1] = tostring(st.scanned)
+        if st.capacity then
+            out[#out + 1] = "DynamoDB Read Capacity"; out[#out + 1] = string.format("%g RCU", st.capacity)
+        end
     end
     return out
 end
@@ -122,17 +125,35 @@ local function column_plan(rel)
     return readers
 end
 
-local function start(st, params)
-    local p = st.plan
-    local value = function(src) if src.v then return src.v end return params[src.p] end
-    st.tasks = { { pk = p.pk and value(p.pk), sk = p.sk and value(p.sk) } }
-    if (p.pk and not st.tasks[1].pk) or (p.sk and not st.tasks[1].sk) then st.tasks = {} end -- = NULL
-    st.task_i, st.reader = 0, nil
+-- The values of a source: a list of texts (empty when NULL).
+local function values_of(src, params)
+    if src.v then return { src.v } end
+    if src.p then return params[src.p] and { params[src.p] } or {} end
+    local out = {}
+    for _, v in ipairs(src.vs) do if v ~= cjson.null then out[#out + 1] = v end end
+    return out
 end
 
-function M.begin_scan(plan, rel, params)
+local function start(st, params)
+    st.tasks, st.task_i, st.reader = {}, 0, nil
+    local keys = st.plan.keys
+    if not keys then
+        st.tasks[1] = {}
+        return
+    end
+    local sk = keys.sk or {}
+    local one = function(src) return src and values_of(src, params)[1] end
+    local task = { eq = one(sk.eq), lo = one(sk.lo), hi = one(sk.hi), prefix = sk.prefix }
+    -- a NULL bound matches nothing
+    if (sk.eq and not task.eq) or (sk.lo and not task.lo) or (sk.hi and not task.hi) then return end
+    for _, pk in ipairs(values_of(keys.pk, params)) do
+        st.tasks[#st.tasks + 1] = { pk = pk, eq = task.eq, lo = task.lo, hi = task.hi, prefix = task.prefix }
+    end
+end
+
+function M.begin_scan(plan, rel, params, direction)
     local st = { plan = plan, rel = rel, pages = 0, items = 0, scanned = 0, natts = #rel.columns,
-                 client = new_client(rel), readers = column_plan(rel),
+                 client = new_client(rel), readers = column_plan(rel), direction = direction,
                  consistent = truthy(rel.table.consistent_read or rel.server.options.consistent_read) }
     st.schema = catalog.describe(st.client, plan.table)
     st.by = columns_by_attribute(rel)
@@ -142,24 +163,39 @@ end
 
 function M.rescan(st, params) start(st, params) end
 
--- A key value from a qual's text, or nil when no item can have it.
-local function key_value(st, column_name, text)
-    for _, col in pairs(st.by) do
-        if col.name == column_name then
-            local ok, av = pcall(columns.encoder(col), text)
-            if ok then return av end
-            if not errors.is_structured(av) then error(av, 0) end
-            return nil
-        end
-    end
+-- A key AttributeValue from the text of a qual's value, or nil when no item can have it
+-- (text that is no number for an N key, say).
+local function key_av(st, key, text)
+    local ok, av = pcall(columns.encoder(st.by[key.name]), text)
+    if ok then return av end
+    if not errors.is_structured(av) then error(av, 0) end
+    return nil
 end
 
 local function begin_task(st, t)
-    local p = st.plan
-    local pk_av = t.pk and key_value(st, p.pk_column, t.pk)
-    local sk_av = t.sk and key_value(st, p.sk_column, t.sk)
-    if (t.pk and not pk_av) or (t.sk and not sk_av) then return nil end
-    return paging.reader(st.client, paging.request(p.table, st.schema, pk_av, sk_av, st.consistent))
+    local p, schema = st.plan, st.schema
+    if not p.keys then
+        return paging.reader(st.client, "Scan", { TableName = p.table, ConsistentRead = st.consistent or nil })
+    end
+    local v = { pk = key_av(st, schema.partition_key, t.pk) }
+    if not v.pk then return nil end
+    for _, name in ipairs({ "eq", "lo", "hi" }) do
+        if t[name] then
+            v[name] = key_av(st, schema.sort_key, t[name])
+            if not v[name] then return nil end
+        end
+    end
+    if t.prefix then v.prefix = { S = t.prefix } end
+    if v.lo and v.hi and planner.compare(v.lo, v.hi) > 0 then return nil end -- an empty range
+    if v.eq then
+        return paging.reader(st.client, "GetItem", { TableName = p.table, ConsistentRead = st.consistent or nil,
+            Key = { [schema.partition_key.name] = v.pk, [schema.sort_key.name] = v.eq } })
+    end
+    local expr, names, values = planner.key_expression(schema, p.keys.sk, v)
+    local request = { TableName = p.table, ConsistentRead = st.consistent or nil,
+        KeyConditionExpression = expr, ExpressionAttributeNames = names, ExpressionAttributeValues = values }
+    if st.direction == "desc" then request.ScanIndexForward = false end
+    return paging.reader(st.client, "Query", request)
 end
 
 -- "pk = 'x', sk = 1" naming an item in error messages.
