@@ -31,6 +31,7 @@
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
@@ -53,11 +54,17 @@ void		_PG_init(void);
 /* Planner state of one foreign relation, kept in baserel->fdw_private. */
 typedef struct DlfRelInfo
 {
+	double		rows;
 	double		startup_cost;
 	double		total_cost;
 	char	   *plan_text;		/* the Lua plan, as JSON; stored in the plan */
 	char	   *local_flags;	/* per baserestrictinfo entry: '1' = check in PostgreSQL */
 	char	   *order_column;	/* column a Query can return rows ordered by, or NULL */
+	List	   *clauses;		/* the RestrictInfos Lua was shown, in order */
+	char	   *param_column;	/* column whose equality to an outer value makes a Query */
+	double		param_rows;		/* ... and that Query's estimates */
+	double		param_startup_cost;
+	double		param_total_cost;
 	List	   *param_candidates;	/* expressions quals compare against */
 	List	   *fdw_exprs;		/* those the Lua plan uses, in its order */
 } DlfRelInfo;
@@ -131,12 +138,15 @@ qual_var(Node *node, Index relid)
 	return NULL;
 }
 
-/* A qual's other side can be evaluated once per scan: a constant or a parameter-like expression. */
+/*
+ * A qual's other side can be evaluated once per scan: a constant, a parameter,
+ * or an expression of other relations' columns (in a parameterized path).
+ */
 static bool
-is_scan_constant(Node *node)
+is_scan_constant(PlannerInfo *root, Node *node, Index relid)
 {
-	return node && !contain_var_clause(node) && !contain_volatile_functions(node) &&
-		!contain_subplans(node);
+	return node && !bms_is_member(relid, pull_varnos(root, node)) &&
+		!contain_volatile_functions(node) && !contain_subplans(node);
 }
 
 static bool
@@ -172,7 +182,7 @@ append_const_json(StringInfo buf, Const *c)
  * Shapes: column OP value, column OP ANY(array constant), column IS [NOT] NULL.
  */
 static void
-append_qual_json(StringInfo buf, int index, Expr *clause, RelOptInfo *baserel,
+append_qual_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, RelOptInfo *baserel,
 				 Relation rel, DlfRelInfo *info)
 {
 	Var		   *var = NULL;
@@ -217,7 +227,7 @@ append_qual_json(StringInfo buf, int index, Expr *clause, RelOptInfo *baserel,
 		return;
 	if (op == NULL)
 	{
-		if (!OidIsValid(opno) || !is_builtin_operator(opno) || !is_scan_constant(other))
+		if (!OidIsValid(opno) || !is_builtin_operator(opno) || !is_scan_constant(root, other, baserel->relid))
 			return;
 		op = get_opname(opno);
 	}
@@ -310,7 +320,8 @@ user_mapping_options(Oid userid, Oid serverid)
  * it, so it is never stored in a plan or printed.
  */
 static char *
-describe_relation(Oid relid, Oid userid, RelOptInfo *baserel, DlfRelInfo *info, const char *operation)
+describe_relation(Oid relid, Oid userid, PlannerInfo *root, RelOptInfo *baserel, DlfRelInfo *info,
+				  const char *operation)
 {
 	ForeignTable *table = GetForeignTable(relid);
 	ForeignServer *server = GetForeignServer(table->serverid);
@@ -365,11 +376,11 @@ describe_relation(Oid relid, Oid userid, RelOptInfo *baserel, DlfRelInfo *info, 
 		int			index = 0;
 
 		appendStringInfoString(&buf, ",\"quals\":[");
-		foreach(lc, baserel->baserestrictinfo)
+		foreach(lc, info->clauses)
 		{
 			RestrictInfo *ri = lfirst(lc);
 
-			append_qual_json(&buf, ++index, ri->clause, baserel, rel, info);
+			append_qual_json(&buf, ++index, ri->clause, root, baserel, rel, info);
 		}
 		appendStringInfo(&buf, "],\"nquals\":%d", index);
 	}
@@ -386,19 +397,27 @@ planning_user(RelOptInfo *baserel)
 
 /* ---------- planning ---------- */
 
+/*
+ * Shows Lua the relation with these clauses and keeps its plan in info:
+ * estimates, the plan, which clauses PostgreSQL must still check, the
+ * expressions to evaluate as parameters, and what ordered or parameterized
+ * paths it can offer.
+ */
 static void
-dlfGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+plan_with_lua(PlannerInfo *root, RelOptInfo *baserel, Oid relid, List *clauses, DlfRelInfo *info)
 {
-	DlfRelInfo *info = palloc0(sizeof(DlfRelInfo));
 	DlfArg		arg = {DLF_ARG_JSON};
 	lua_State  *L;
 	int			nparams;
 
-	baserel->fdw_private = info;
-	arg.str = describe_relation(foreigntableid, planning_user(baserel), baserel, info, NULL);
-	/* plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes}, order column */
-	L = dlf_lua_call("plan_scan", 1, &arg, 7);
-	baserel->rows = dlf_result_number(L, 1, "row estimate");
+	info->clauses = clauses;
+	arg.str = describe_relation(relid, planning_user(baserel), root, baserel, info, NULL);
+	/*
+	 * plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes},
+	 *                   order column, {param column, rows, startup cost, total cost}
+	 */
+	L = dlf_lua_call("plan_scan", 1, &arg, 8);
+	info->rows = dlf_result_number(L, 1, "row estimate");
 	info->startup_cost = dlf_result_number(L, 2, "startup cost");
 	info->total_cost = dlf_result_number(L, 3, "total cost");
 	info->plan_text = dlf_result_string(L, 4, "plan");
@@ -422,7 +441,28 @@ dlfGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		info->fdw_exprs = lappend(info->fdw_exprs, list_nth(info->param_candidates, k - 1));
 	}
 	info->order_column = dlf_result_string(L, 7, "order column");
+	if (lua_istable(L, 8))
+	{
+		lua_rawgeti(L, 8, 1);
+		lua_rawgeti(L, 8, 2);
+		lua_rawgeti(L, 8, 3);
+		lua_rawgeti(L, 8, 4);
+		info->param_column = dlf_result_string(L, -4, "parameter column");
+		info->param_rows = dlf_result_number(L, -3, "parameterized rows");
+		info->param_startup_cost = dlf_result_number(L, -2, "parameterized startup cost");
+		info->param_total_cost = dlf_result_number(L, -1, "parameterized total cost");
+	}
 	dlf_lua_done(L);
+}
+
+static void
+dlfGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	DlfRelInfo *info = palloc0(sizeof(DlfRelInfo));
+
+	baserel->fdw_private = info;
+	plan_with_lua(root, baserel, foreigntableid, baserel->baserestrictinfo, info);
+	baserel->rows = info->rows;
 }
 
 /*
@@ -462,6 +502,63 @@ ordered_pathkeys(PlannerInfo *root, RelOptInfo *baserel, Oid relid, const char *
 	return list_make1(pathkey);
 }
 
+static bool
+ec_member_is_column(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+					EquivalenceMember *em, void *arg)
+{
+	Var		   *var = qual_var((Node *) em->em_expr, rel->relid);
+
+	return var && var->varattno == *(AttrNumber *) arg;
+}
+
+/*
+ * Parameterized paths: for each join clause "key column = outer value", a
+ * Query per outer row, so a join from a few rows does not Scan the table.
+ */
+static void
+add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, Oid relid, DlfRelInfo *info)
+{
+	AttrNumber	attno = get_attnum(relid, info->param_column);
+	List	   *clauses;
+	ListCell   *lc;
+
+	if (attno == InvalidAttrNumber)
+		return;
+	/* equi-joins live in equivalence classes; other join clauses in joininfo */
+	clauses = generate_implied_equalities_for_column(root, baserel, ec_member_is_column, &attno,
+													 baserel->lateral_referencers);
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *ri = lfirst(lc);
+
+		if (join_clause_is_movable_to(ri, baserel) && IsA(ri->clause, OpExpr) &&
+			list_length(((OpExpr *) ri->clause)->args) == 2)
+		{
+			Var		   *l = qual_var(linitial(((OpExpr *) ri->clause)->args), baserel->relid);
+			Var		   *r = qual_var(lsecond(((OpExpr *) ri->clause)->args), baserel->relid);
+
+			if ((l && l->varattno == attno) || (r && r->varattno == attno))
+				clauses = lappend(clauses, ri);
+		}
+	}
+	foreach(lc, clauses)
+	{
+		RestrictInfo *ri = lfirst(lc);
+		Relids		required_outer = bms_union(bms_difference(ri->clause_relids, baserel->relids),
+											   baserel->lateral_relids);
+		ParamPathInfo *param_info;
+
+		if (bms_is_empty(required_outer))
+			continue;
+		param_info = get_baserel_parampathinfo(root, baserel, required_outer);
+		add_path(baserel, (Path *) create_foreignscan_path(root, baserel, NULL,
+														   Min(param_info->ppi_rows, info->param_rows),
+														   info->param_startup_cost,
+														   info->param_total_cost,
+														   NIL, required_outer, NULL, NIL));
+	}
+}
+
 static void
 dlfGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
@@ -483,6 +580,8 @@ dlfGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 														   info->total_cost,
 														   pathkeys, NULL, NULL,
 														   list_make1(makeString(desc ? "desc" : "asc"))));
+	if (info->param_column)
+		add_parameterized_paths(root, baserel, foreigntableid, info);
 }
 
 static ForeignScan *
@@ -493,6 +592,12 @@ dlfGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	List	   *local_exprs = NIL;
 	ListCell   *lc;
 
+	/* A parameterized path adds join clauses: Lua plans again with them. */
+	if (best_path->path.param_info)
+	{
+		info = palloc0(sizeof(DlfRelInfo));
+		plan_with_lua(root, baserel, foreigntableid, scan_clauses, info);
+	}
 	/* Quals Lua answers exactly are dropped; every other one is checked here. */
 	foreach(lc, scan_clauses)
 	{
@@ -500,7 +605,7 @@ dlfGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		int			index = -1;
 		ListCell   *bc;
 
-		foreach(bc, baserel->baserestrictinfo)
+		foreach(bc, info->clauses)
 			if (lfirst(bc) == ri)
 				index = foreach_current_index(bc);
 		if (ri->pseudoconstant)
@@ -591,7 +696,7 @@ fetch_batch(ForeignScanState *node, DlfScanState *st)
 
 		args[0].str = st->plan_text;
 		args[0].len = strlen(st->plan_text);
-		args[1].str = describe_relation(st->relid, st->userid, NULL, NULL, NULL);
+		args[1].str = describe_relation(st->relid, st->userid, NULL, NULL, NULL, NULL);
 		args[2] = param_values(node, st);
 		args[3].ival = st->handle;
 		args[4].str = st->direction;
@@ -784,7 +889,7 @@ dlfBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw
 		if (!AttributeNumberIsValid(st->wholerow_attno))
 			elog(ERROR, "dynamo_lua_fdw: no wholerow row identity in the subplan");
 	}
-	arg.str = describe_relation(RelationGetRelid(rel), userid, NULL, NULL, operation_name(op));
+	arg.str = describe_relation(RelationGetRelid(rel), userid, NULL, NULL, NULL, operation_name(op));
 	/* begin_modify(rel) -> handle */
 	L = dlf_lua_call("begin_modify", 1, &arg, 1);
 	st->handle = dlf_result_int(L, 1, "modify handle");

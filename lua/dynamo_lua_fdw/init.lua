@@ -43,15 +43,17 @@ end
 
 -- plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes}, order column
 -- local_flags has one character per qual: '1' = PostgreSQL checks it, '0' = DynamoDB answers it exactly.
--- The order column (or nil) is one a Query returns its rows ordered by.
+-- The order column (or nil) is one a Query returns its rows ordered by; param (or nil) names the
+-- column whose equality to an outer value makes a Query, with that Query's rows and costs.
 function M.plan_scan(rel)
     local name = mapping_of(rel)
     local p = mapping(name).plan_scan(rel)
     p.plan.mapping = name
     local flags = {}
     for i = 1, rel.nquals do flags[i] = p.exact and p.exact[i] and "0" or "1" end
+    local param = p.param and { p.param.column, p.param.rows, p.param.startup_cost, p.param.total_cost }
     return p.rows, p.startup_cost, p.total_cost, json.encode(p.plan), table.concat(flags),
-        json.array(p.params or {}), p.order_column
+        json.array(p.params or {}), p.order_column, param
 end
 
 -- begin_scan(plan_json, rel, params, handle, direction) -> handle; a non-zero handle is a rescan.

@@ -133,10 +133,11 @@ function M.source_text(src, equals)
     return (equals and "IN " or "ANY ") .. "(" .. table.concat(parts, ", ") .. ")"
 end
 
--- Can a Query return rows ordered by this sort key column as PostgreSQL would order them?
-function M.orderable(col, key)
+-- Can this column carry key values of this type (text for S, numeric or integer for N, bytea for B)?
+-- (Ordering text also needs the C collation: C checks that against the ORDER BY.)
+function M.key_column(col, key)
     if not (col and key and COLUMN_TYPES[key.type][col.type]) then return false end
-    return true -- text needs the C collation: checked by C against the ORDER BY's collation
+    return true
 end
 
 -- Exact comparison of two DynamoDB decimal strings: -1, 0 or 1.

@@ -42,8 +42,8 @@ if [ -n "$tests" ]; then
         --temp-config=t/regress.conf $tests >"$work/regress.out" 2>&1
     rc=$?
     cat "$work/regress.out"
-    n_all=$(grep -cE '^(ok|not ok|test |     ) ' "$work/regress.out" || true)
-    n_fail=$(grep -cE ' (FAILED|failed)( |$)' "$work/regress.out" || true)
+    n_all=$(grep -acE '^(ok|not ok|test |     ) ' "$work/regress.out" || true)
+    n_fail=$(grep -acE ' (FAILED|failed)( |$)' "$work/regress.out" || true)
     n_tests=$(echo "$tests" | wc -l)
     if [ $rc -ne 0 ]; then
         [ "$n_fail" -gt 0 ] || n_fail=1
@@ -62,9 +62,9 @@ if [ -n "$tap" ]; then
         bash -c "cd '$work/tap' && prove -v -I '$PGBIN/../lib/pgxs/src/test/perl' -I '$DLF_ROOT/t' $(echo "$tap" | sed "s|^|$DLF_ROOT/|" | tr '\n' ' ')" \
         >"$work/tap.out" 2>&1
     rc=$?
-    grep -vE '^ok [0-9]' "$work/tap.out"
-    ok=$(grep -cE '^ok [0-9]' "$work/tap.out" || true)
-    bad=$(grep -cE '^not ok [0-9]' "$work/tap.out" || true)
+    grep -avE '^ok [0-9]' "$work/tap.out"
+    ok=$(grep -acE '^ok [0-9]' "$work/tap.out" || true)
+    bad=$(grep -acE '^not ok [0-9]' "$work/tap.out" || true)
     [ $rc -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
     if [ $rc -ne 0 ]; then
         for f in "$work"/tap/tmp_check/log/*.log; do

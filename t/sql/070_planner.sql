@@ -108,3 +108,24 @@ SELECT * FROM grid_check();
 EXPLAIN (COSTS OFF) SELECT sk, a FROM grid WHERE pk = 'p1' ORDER BY sk DESC, a LIMIT 3;
 SELECT sk, a FROM grid WHERE pk = 'p1' ORDER BY sk DESC, a LIMIT 3;
 EXPLAIN (COSTS OFF) SELECT sk FROM grid WHERE pk IN ('p1', 'p2') ORDER BY sk;
+
+-- joins on the partition key: one Query (or GetItem) per outer row instead of a Scan
+CREATE TABLE wanted (pk text);
+INSERT INTO wanted VALUES ('p1'), ('ü');
+ANALYZE wanted;
+EXPLAIN (COSTS OFF) SELECT w.pk, g.sk FROM wanted w JOIN grid g ON g.pk = w.pk WHERE g.sk = 2;
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int AS before \gset
+SELECT w.pk, g.sk FROM wanted w JOIN grid g ON g.pk = w.pk WHERE g.sk = 2 ORDER BY 1;
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int - :before AS requests_for_two_outer_rows;
+EXPLAIN (COSTS OFF) SELECT w.pk, count(*) FROM wanted w JOIN grid g ON g.pk = w.pk GROUP BY 1;
+SELECT w.pk, count(*) FROM wanted w JOIN grid g ON g.pk = w.pk GROUP BY 1 ORDER BY 1;
+-- the generic table too, routed by constants
+CREATE TABLE wanted_keys (k text);
+INSERT INTO wanted_keys VALUES ('key10'), ('key11');
+ANALYZE wanted_keys;
+SET client_min_messages = warning;
+EXPLAIN (COSTS OFF) SELECT k, d.sort_key FROM wanted_keys JOIN dynamodb d
+  ON d.partition_key = k AND d.region = 'us-east-1' AND d.table_name = 'fdwtest2';
+SELECT k, d.sort_key FROM wanted_keys JOIN dynamodb d
+  ON d.partition_key = k AND d.region = 'us-east-1' AND d.table_name = 'fdwtest2' ORDER BY 1, 2;
+RESET client_min_messages;

@@ -59,6 +59,9 @@ function M.plan_scan(rel)
     local rows = ({ GetItem = 1, Query = 10, Scan = 1000 })[op]
     local startup = ({ GetItem = 10, Query = 25, Scan = 100 })[op]
     return {
+        -- a join on partition_key can run one Query per outer row
+        param = rel.pushdown and op == "Scan" and { column = "partition_key", rows = 10, startup_cost = 25,
+                                                     total_cost = 35 } or nil,
         plan = { op = op, region = r.region, table_name = r.table_name,
                  partition_key = r.partition_key, sort_key = r.sort_key },
         params = params,

@@ -57,11 +57,16 @@ function M.plan_scan(rel)
     local startup = ({ GetItem = 10, Query = 25, Scan = 100 })[op]
     -- One Query returns its rows in sort key order: offer it to ORDER BY (not several: an IN list).
     local sk_col = op == "Query" and not keys.pk.vs and schema.sort_key and by[schema.sort_key.name]
+    -- A join on the partition key can run one Query per outer row.
+    local pk_col = by[schema.partition_key.name]
+    local param = rel.pushdown and not keys and pk_col and planner.key_column(pk_col, schema.partition_key)
+        and { column = pk_col.name, rows = 10, startup_cost = 25, total_cost = 35 } or nil
     return {
+        param = param,
         plan = { op = op, table = tbl, keys = keys },
         params = params, rows = rows, startup_cost = startup,
         total_cost = startup + rows * (op == "Scan" and 10 or 1),
-        order_column = sk_col and planner.orderable(sk_col, schema.sort_key) and sk_col.name or nil,
+        order_column = sk_col and planner.key_column(sk_col, schema.sort_key) and sk_col.name or nil,
     }
 end
 
