@@ -288,6 +288,39 @@ append_qual_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, Rel
 }
 
 /*
+ * "needed": the attribute numbers the query reads (output and quals PostgreSQL
+ * checks), or "needed_all" when it needs whole rows (UPDATE, DELETE, row values).
+ */
+static void
+append_needed_columns(StringInfo buf, RelOptInfo *baserel, List *clauses)
+{
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+	int			x = -1;
+	bool		first = true;
+
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+	foreach(lc, clauses)
+		pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause, baserel->relid, &attrs);
+	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
+	{
+		appendStringInfoString(buf, ",\"needed_all\":true");
+		return;
+	}
+	appendStringInfoString(buf, ",\"needed\":[");
+	while ((x = bms_next_member(attrs, x)) >= 0)
+	{
+		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
+
+		if (attno <= 0)
+			continue;			/* system columns: nothing to fetch */
+		appendStringInfo(buf, "%s%d", first ? "" : ",", attno);
+		first = false;
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
  * Options of the user mapping for userid (or PUBLIC).  Unlike GetUserMapping(),
  * no mapping is not an error: credentials may come from the environment.
  */
@@ -383,6 +416,7 @@ describe_relation(Oid relid, Oid userid, PlannerInfo *root, RelOptInfo *baserel,
 			append_qual_json(&buf, ++index, ri->clause, root, baserel, rel, info);
 		}
 		appendStringInfo(&buf, "],\"nquals\":%d", index);
+		append_needed_columns(&buf, baserel, info->clauses);
 	}
 	appendStringInfoChar(&buf, '}');
 	table_close(rel, NoLock);

@@ -35,6 +35,36 @@ local function columns_by_attribute(rel)
     return by
 end
 
+-- The attributes the query reads, plus the keys (rows are named by them), or nil for all.
+local function projection(rel, schema)
+    if rel.needed_all or not rel.needed then return nil end
+    local attrs, seen = {}, {}
+    local function add(name)
+        if not seen[name] then seen[name] = true; attrs[#attrs + 1] = name end
+    end
+    add(schema.partition_key.name)
+    if schema.sort_key then add(schema.sort_key.name) end
+    for _, attnum in ipairs(rel.needed) do
+        local col = rel.columns[attnum]
+        if columns.is_raw_item(col) then return nil end
+        add(columns.attribute_name(col))
+    end
+    return attrs
+end
+
+-- ProjectionExpression and its names for a request.
+local function project(request, attrs)
+    if not attrs then return request end
+    local parts = {}
+    request.ExpressionAttributeNames = request.ExpressionAttributeNames or {}
+    for i, name in ipairs(attrs) do
+        parts[i] = "#p" .. i
+        request.ExpressionAttributeNames["#p" .. i] = name
+    end
+    request.ProjectionExpression = table.concat(parts, ", ")
+    return request
+end
+
 function M.plan_scan(rel)
     if rel.table.index and rel.table.index ~= "none" then
         errors.raise{ sqlstate = "0A000", message = "table option index is not supported yet",
@@ -63,7 +93,7 @@ function M.plan_scan(rel)
         and { column = pk_col.name, rows = 10, startup_cost = 25, total_cost = 35 } or nil
     return {
         param = param,
-        plan = { op = op, table = tbl, keys = keys },
+        plan = { op = op, table = tbl, keys = keys, projection = projection(rel, schema) },
         params = params, rows = rows, startup_cost = startup,
         total_cost = startup + rows * (op == "Scan" and 10 or 1),
         order_column = sk_col and planner.key_column(sk_col, schema.sort_key) and sk_col.name or nil,
@@ -96,6 +126,9 @@ function M.explain(plan, verbose, st, direction)
         out[#out + 1] = "DynamoDB Order"; out[#out + 1] = "descending (ScanIndexForward false)"
     elseif direction == "asc" then
         out[#out + 1] = "DynamoDB Order"; out[#out + 1] = "ascending"
+    end
+    if verbose and plan.projection then
+        out[#out + 1] = "DynamoDB Projection"; out[#out + 1] = table.concat(plan.projection, ", ")
     end
     if verbose and plan.op == "Query" then
         -- the request as sent, with placeholders; values are the sources above
@@ -180,7 +213,8 @@ end
 local function begin_task(st, t)
     local p, schema = st.plan, st.schema
     if not p.keys then
-        return paging.reader(st.client, "Scan", { TableName = p.table, ConsistentRead = st.consistent or nil })
+        return paging.reader(st.client, "Scan",
+            project({ TableName = p.table, ConsistentRead = st.consistent or nil }, p.projection))
     end
     local v = { pk = key_av(st, schema.partition_key, t.pk) }
     if not v.pk then return nil end
@@ -193,14 +227,14 @@ local function begin_task(st, t)
     if t.prefix then v.prefix = { S = t.prefix } end
     if v.lo and v.hi and planner.compare(v.lo, v.hi) > 0 then return nil end -- an empty range
     if v.eq then
-        return paging.reader(st.client, "GetItem", { TableName = p.table, ConsistentRead = st.consistent or nil,
-            Key = { [schema.partition_key.name] = v.pk, [schema.sort_key.name] = v.eq } })
+        return paging.reader(st.client, "GetItem", project({ TableName = p.table, ConsistentRead = st.consistent or nil,
+            Key = { [schema.partition_key.name] = v.pk, [schema.sort_key.name] = v.eq } }, p.projection))
     end
     local expr, names, values = planner.key_expression(schema, p.keys.sk, v)
     local request = { TableName = p.table, ConsistentRead = st.consistent or nil,
         KeyConditionExpression = expr, ExpressionAttributeNames = names, ExpressionAttributeValues = values }
     if st.direction == "desc" then request.ScanIndexForward = false end
-    return paging.reader(st.client, "Query", request)
+    return paging.reader(st.client, "Query", project(request, p.projection))
 end
 
 -- "pk = 'x', sk = 1" naming an item in error messages.
