@@ -897,29 +897,30 @@ operation_name(CmdType op)
 	return op == CMD_INSERT ? "insert" : op == CMD_UPDATE ? "update" : "delete";
 }
 
-static void
-dlfBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_private,
-					  int subplan_index, int eflags)
+/* The Lua modify state of a result relation, for INSERT/UPDATE/DELETE and for COPY FROM. */
+static DlfModifyState *
+begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op, Plan *subplan)
 {
-	EState	   *estate = mtstate->ps.state;
 	Relation	rel = rinfo->ri_RelationDesc;
-	RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
-	Oid			userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	Oid			userid = GetUserId();
 	DlfModifyState *st = palloc0(sizeof(DlfModifyState));
-	CmdType		op = mtstate->operation;
 	DlfArg		arg = {DLF_ARG_JSON};
 	lua_State  *L;
 
-	rinfo->ri_FdwState = st;
-	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
-		return;
+	/* a partition routed to by INSERT or COPY has no range table entry of its own */
+	if (rinfo->ri_RangeTableIndex > 0)
+	{
+		RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
+
+		if (OidIsValid(rte->checkAsUser))
+			userid = rte->checkAsUser;
+	}
 	st->conv = dlf_converter_create(RelationGetDescr(rel));
 	st->temp_context = AllocSetContextCreate(estate->es_query_cxt, "dynamo_lua_fdw modify",
 											 ALLOCSET_SMALL_SIZES);
 	if (op != CMD_INSERT)
 	{
-		st->wholerow_attno = ExecFindJunkAttributeInTlist(outerPlanState(mtstate)->plan->targetlist,
-														  "wholerow");
+		st->wholerow_attno = ExecFindJunkAttributeInTlist(subplan->targetlist, "wholerow");
 		if (!AttributeNumberIsValid(st->wholerow_attno))
 			elog(ERROR, "dynamo_lua_fdw: no wholerow row identity in the subplan");
 	}
@@ -928,6 +929,24 @@ dlfBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw
 	L = dlf_lua_call("begin_modify", 1, &arg, 1);
 	st->handle = dlf_result_int(L, 1, "modify handle");
 	dlf_lua_done(L);
+	return st;
+}
+
+static void
+dlfBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_private,
+					  int subplan_index, int eflags)
+{
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	rinfo->ri_FdwState = begin_modify(mtstate->ps.state, rinfo, mtstate->operation,
+									  outerPlanState(mtstate)->plan);
+}
+
+/* COPY FROM, and INSERT routed to a foreign partition. */
+static void
+dlfBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	rinfo->ri_FdwState = begin_modify(mtstate->ps.state, rinfo, CMD_INSERT, NULL);
 }
 
 /* A row as text for Lua. */
@@ -984,6 +1003,10 @@ modify(const char *entry, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTable
 	int			nargs = 2;
 	lua_State  *L;
 
+	if (st == NULL || st->handle == 0)
+		elog(ERROR, "dynamo_lua_fdw: foreign table \"%s\" was not prepared for writing",
+			 RelationGetRelationName(rinfo->ri_RelationDesc));
+
 	MemoryContextReset(st->temp_context);
 	old = MemoryContextSwitchTo(st->temp_context);
 	args[0].ival = st->handle;
@@ -1035,6 +1058,49 @@ static TupleTableSlot *
 dlfExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	return modify("delete", rinfo, slot, planSlot);
+}
+
+/* Rows per ExecForeignBatchInsert call: one Lua call per batch. */
+#define DLF_INSERT_BATCH 100
+
+static int
+dlfGetForeignModifyBatchSize(ResultRelInfo *rinfo)
+{
+	/* RETURNING and row triggers need each row back as stored: row by row then */
+	if (rinfo->ri_projectReturning || rinfo->ri_WithCheckOptions ||
+		(rinfo->ri_TrigDesc &&
+		 (rinfo->ri_TrigDesc->trig_insert_before_row || rinfo->ri_TrigDesc->trig_insert_after_row)))
+		return 1;
+	return DLF_INSERT_BATCH;
+}
+
+static TupleTableSlot **
+dlfExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **slots,
+						  TupleTableSlot **planSlots, int *numSlots)
+{
+	DlfModifyState *st = rinfo->ri_FdwState;
+	int			natts = st->conv->natts;
+	DlfArg		args[4] = {{DLF_ARG_INT}, {DLF_ARG_INT}, {DLF_ARG_STRINGS}, {DLF_ARG_INT}};
+	MemoryContext old;
+
+	MemoryContextReset(st->temp_context);
+	old = MemoryContextSwitchTo(st->temp_context);
+	args[0].ival = st->handle;
+	args[1].ival = GetCurrentTransactionNestLevel();
+	args[2].n = natts * *numSlots;
+	args[2].strs = palloc(sizeof(char *) * Max(args[2].n, 1));
+	args[2].lens = palloc(sizeof(size_t) * Max(args[2].n, 1));
+	for (int i = 0; i < *numSlots; i++)
+	{
+		slot_getallattrs(slots[i]);
+		dlf_row_to_text(st->conv, slots[i]->tts_values, slots[i]->tts_isnull,
+						args[2].strs + i * natts, args[2].lens + i * natts);
+	}
+	args[3].ival = *numSlots;
+	/* insert_batch(handle, level, rows (flat), nrows) */
+	dlf_lua_done(dlf_lua_call("insert_batch", 4, args, 0));
+	MemoryContextSwitchTo(old);
+	return slots;
 }
 
 static void
@@ -1132,6 +1198,10 @@ dynamo_lua_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ExecForeignUpdate = dlfExecForeignUpdate;
 	routine->ExecForeignDelete = dlfExecForeignDelete;
 	routine->EndForeignModify = dlfEndForeignModify;
+	routine->BeginForeignInsert = dlfBeginForeignInsert;
+	routine->EndForeignInsert = dlfEndForeignModify;
+	routine->GetForeignModifyBatchSize = dlfGetForeignModifyBatchSize;
+	routine->ExecForeignBatchInsert = dlfExecForeignBatchInsert;
 	routine->IsForeignRelUpdatable = dlfIsForeignRelUpdatable;
 	routine->ExplainForeignModify = dlfExplainForeignModify;
 	routine->ImportForeignSchema = dlfImportForeignSchema;

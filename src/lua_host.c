@@ -121,6 +121,28 @@ file_signature(const char *path, char *buf, size_t buflen)
 }
 
 /*
+ * Runs a script's chunk for require.  When the chunk fails, require would
+ * leave its "loading" mark in package.loaded and refuse the module for the
+ * rest of the session ("loop or previous error"); forget the mark so that the
+ * next statement loads the module afresh, then pass the error on.
+ */
+static int
+guarded_loader(lua_State *L)
+{
+	lua_settop(L, 1);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushvalue(L, 1);
+	if (lua_pcall(L, 1, 1, 0) == 0)
+		return 1;
+	lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	lua_rawset(L, -3);
+	lua_pop(L, 1);
+	return lua_error(L);
+}
+
+/*
  * package.loaders entry: module "a.b" is the file <script_path>/a/b.lua or
  * <script_path>/a/b/init.lua, and nothing else.  The chunk is named by its
  * path relative to the script directory, so errors read "dynamo_lua_fdw/x.lua:12".
@@ -165,6 +187,7 @@ script_searcher(lua_State *L)
 			return luaL_error(L, "cannot read script \"%s\"", relpath);
 		if (luaL_loadbuffer(L, buf, got, lua_pushfstring(L, "@%s", relpath)) != 0)
 			return lua_error(L);
+		lua_pushcclosure(L, guarded_loader, 1);
 		/* Remember the file so that a change makes the next query reload it. */
 		lua_getfield(L, LUA_REGISTRYINDEX, REG_SCRIPTS);
 		lua_pushstring(L, name);

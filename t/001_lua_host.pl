@@ -83,6 +83,15 @@ SELECT v FROM probe_value;});
 like($err, qr{ERROR:  HV000: .*unexpected symbol.*\n(.*\n)*CONTEXT:  Lua script dynamo_lua_fdw/mappings/probe\.lua:\d+}, 'a syntax error names file:line');
 is($out, 'third', 'a fixed script is picked up again');
 
+# A module that fails while loading (here: a dependency is missing) is loaded afresh once it can be.
+system("printf 'return require(\"dynamo_lua_fdw.late_helper\")\\n' > $scripts/dynamo_lua_fdw/mappings/needs_helper.lua") == 0 or die;
+$node->safe_psql('postgres', "CREATE FOREIGN TABLE probe_late (v text) SERVER probe OPTIONS (mapping 'needs_helper')");
+($out, $err) = psql_session(qq{SELECT v FROM probe_late;
+\\! cp $scripts/dynamo_lua_fdw/mappings/probe.lua $scripts/dynamo_lua_fdw/late_helper.lua
+SELECT v FROM probe_late;});
+like($err, qr/module 'dynamo_lua_fdw.late_helper' not found/, 'a missing dependency is an ERROR');
+like($out, qr/^(one|second|third)$/, 'the same backend loads the script once its dependency exists');
+
 # check_script validates a script without using it.
 ($out, $err) = psql_session("SELECT dynamo_lua_fdw.check_script('generic'); SELECT dynamo_lua_fdw.check_script('probe');");
 is($out, "dynamo_lua_fdw/mappings/generic.lua: defines plan_scan, begin_scan, rescan, fetch, end_scan, explain, "

@@ -16,9 +16,13 @@ P.states = P.states or {}
 P.next_handle = P.next_handle or 0
 
 local function mapping(name)
-    local ok, m = pcall(require, "dynamo_lua_fdw.mappings." .. name)
+    local modname = "dynamo_lua_fdw.mappings." .. name
+    local ok, m = pcall(require, modname)
     if not ok then
-        if errors.is_structured(m) or not tostring(m):find("not found", 1, true) then error(m, 0) end
+        -- only the script itself being absent is "not found"; its own errors pass on as they are
+        if errors.is_structured(m) or not tostring(m):find("module '" .. modname .. "' not found", 1, true) then
+            error(m, 0)
+        end
         errors.raise{ sqlstate = "HV000", message = string.format("mapping script \"%s\" not found", name),
             hint = "Table option mapping names a file dynamo_lua_fdw/mappings/<name>.lua under dynamo_lua_fdw.script_path." }
     end
@@ -102,6 +106,17 @@ end
 function M.insert(handle, level, new)
     local st = state_of(handle)
     return st.mapping.insert(st, level, new)
+end
+
+-- insert_batch(handle, level, rows, n): n rows, natts values each, flat (multi-row INSERT).
+function M.insert_batch(handle, level, values, n)
+    local st = state_of(handle)
+    local natts = #st.rel.columns
+    for r = 0, n - 1 do
+        local row, base = {}, r * natts
+        for i = 1, natts do row[i] = values[base + i] end
+        st.mapping.insert(st, level, row)
+    end
 end
 
 function M.update(handle, level, old, new)

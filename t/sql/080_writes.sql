@@ -1,0 +1,23 @@
+-- Writes at scale: multi-row INSERT in batches, COPY FROM, the request count of a big transaction.
+-- (script file:line in CONTEXT is checked by t/001_lua_host.pl)
+\set SHOW_CONTEXT never
+CREATE FOREIGN TABLE bulk (id integer NOT NULL, payload text, n numeric) SERVER dynamodb_server OPTIONS (table 'dlf_bulk');
+-- 10 000 rows in one transaction: BatchWriteItem, 25 items a request, at commit
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int AS before \gset
+BEGIN;
+INSERT INTO bulk SELECT i, repeat('x', 100) || i, i * 1.5 FROM generate_series(1, 10000) i;
+SELECT (dynamo_lua_fdw.stats()->>'buffered_writes')::int AS buffered;
+COMMIT;
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int - :before <= 401 AS at_most_401_requests;
+SELECT count(*), count(DISTINCT id), sum(n) FROM bulk;
+-- COPY FROM goes through the same buffer
+COPY bulk (id, payload, n) FROM STDIN;
+20001	copied one	1.25
+20002	copied "two"	-7
+\.
+SELECT id, payload, n FROM bulk WHERE id IN (20001, 20002) ORDER BY id;
+-- a failing row in a batch: nothing of the statement is sent
+INSERT INTO bulk SELECT CASE WHEN i = 50 THEN NULL ELSE 30000 + i END, 'bad', 0 FROM generate_series(1, 100) i;
+SELECT count(*) FROM bulk WHERE id > 30000;
+-- RETURNING turns batching off and still works
+INSERT INTO bulk VALUES (40001, 'returned', 2), (40002, 'returned', 3) RETURNING *;
