@@ -899,12 +899,12 @@ operation_name(CmdType op)
 
 /* The Lua modify state of a result relation, for INSERT/UPDATE/DELETE and for COPY FROM. */
 static DlfModifyState *
-begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op, Plan *subplan)
+begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op, Plan *subplan, bool do_nothing)
 {
 	Relation	rel = rinfo->ri_RelationDesc;
 	Oid			userid = GetUserId();
 	DlfModifyState *st = palloc0(sizeof(DlfModifyState));
-	DlfArg		arg = {DLF_ARG_JSON};
+	DlfArg		args[2] = {{DLF_ARG_JSON}, {DLF_ARG_STRING}};
 	lua_State  *L;
 
 	/* a partition routed to by INSERT or COPY has no range table entry of its own */
@@ -924,12 +924,21 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op, Plan *subplan)
 		if (!AttributeNumberIsValid(st->wholerow_attno))
 			elog(ERROR, "dynamo_lua_fdw: no wholerow row identity in the subplan");
 	}
-	arg.str = describe_relation(RelationGetRelid(rel), userid, NULL, NULL, NULL, operation_name(op));
-	/* begin_modify(rel) -> handle */
-	L = dlf_lua_call("begin_modify", 1, &arg, 1);
+	args[0].str = describe_relation(RelationGetRelid(rel), userid, NULL, NULL, NULL, operation_name(op));
+	args[1].str = do_nothing ? "nothing" : "";
+	args[1].len = strlen(args[1].str);
+	/* begin_modify(rel, on_conflict) -> handle */
+	L = dlf_lua_call("begin_modify", 2, args, 1);
 	st->handle = dlf_result_int(L, 1, "modify handle");
 	dlf_lua_done(L);
 	return st;
+}
+
+/* fdw_private of a modify: the ON CONFLICT action (INSERT ... ON CONFLICT DO NOTHING). */
+static List *
+dlfPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation, int subplan_index)
+{
+	return list_make1(makeInteger(plan->onConflictAction));
 }
 
 static void
@@ -939,14 +948,15 @@ dlfBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	rinfo->ri_FdwState = begin_modify(mtstate->ps.state, rinfo, mtstate->operation,
-									  outerPlanState(mtstate)->plan);
+									  outerPlanState(mtstate)->plan,
+									  fdw_private && intVal(linitial(fdw_private)) == ONCONFLICT_NOTHING);
 }
 
 /* COPY FROM, and INSERT routed to a foreign partition. */
 static void
 dlfBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 {
-	rinfo->ri_FdwState = begin_modify(mtstate->ps.state, rinfo, CMD_INSERT, NULL);
+	rinfo->ri_FdwState = begin_modify(mtstate->ps.state, rinfo, CMD_INSERT, NULL, false);
 }
 
 /* A row as text for Lua. */
@@ -1122,7 +1132,11 @@ static void
 dlfExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_private,
 						int subplan_index, ExplainState *es)
 {
-	ExplainPropertyText("DynamoDB Writes", "buffered, sent with BatchWriteItem at commit", es);
+	bool		do_nothing = fdw_private && intVal(linitial(fdw_private)) == ONCONFLICT_NOTHING;
+
+	ExplainPropertyText("DynamoDB Writes",
+						do_nothing ? "buffered, sent at commit as PutItem only where the key is new"
+						: "buffered, sent with BatchWriteItem at commit", es);
 }
 
 /* ---------- IMPORT FOREIGN SCHEMA ---------- */
@@ -1193,6 +1207,7 @@ dynamo_lua_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = dlfEndForeignScan;
 	routine->ExplainForeignScan = dlfExplainForeignScan;
 	routine->AddForeignUpdateTargets = dlfAddForeignUpdateTargets;
+	routine->PlanForeignModify = dlfPlanForeignModify;
 	routine->BeginForeignModify = dlfBeginForeignModify;
 	routine->ExecForeignInsert = dlfExecForeignInsert;
 	routine->ExecForeignUpdate = dlfExecForeignUpdate;

@@ -94,7 +94,9 @@ function M.explain(plan_json, verbose, handle, direction)
         direction ~= "" and direction or nil)
 end
 
-function M.begin_modify(rel)
+-- begin_modify(rel, on_conflict) -> handle; on_conflict is "nothing" for INSERT ... ON CONFLICT DO NOTHING.
+function M.begin_modify(rel, on_conflict)
+    rel.on_conflict = on_conflict ~= "" and on_conflict or nil
     local m = mapping(mapping_of(rel))
     local st = m.begin_modify(rel)
     st.mapping = m

@@ -19,13 +19,26 @@ local function buffer()
 end
 
 -- add{level=, client=, table=, key=<canonical key text>, describe=<for messages>,
---     put=<item> | delete=<key attribute map> | update=<UpdateItem request>}
+--     put=<item> | delete=<key attribute map> | request={op=, params=, skip_if_condition_fails=}}
+-- A request (UpdateItem, a conditional PutItem) is sent on its own, in statement order.
 function M.add(entry)
     local b = buffer()
     b[#b + 1] = entry
 end
 
 function M.pending() return #buffer() end
+
+-- The write of a new item: a put, or for INSERT ... ON CONFLICT DO NOTHING (rel.on_conflict)
+-- a PutItem that only succeeds where no item has the key, so an existing item is never replaced.
+function M.put_entry(rel, table_name, schema, key_text, item)
+    if rel.on_conflict ~= "nothing" then
+        return { table = table_name, key = key_text, describe = key_text, put = item }
+    end
+    return { table = table_name, key = key_text, describe = key_text, request = { op = "PutItem",
+        skip_if_condition_fails = true, params = { TableName = table_name, Item = item,
+            ConditionExpression = "attribute_not_exists(#k)",
+            ExpressionAttributeNames = { ["#k"] = schema.partition_key.name } } } }
+end
 
 function M.discard() capi.persistent().writes = {} end
 
@@ -70,8 +83,9 @@ function M.coalesce(run)
     return result
 end
 
--- A table's writes as steps: {batch = {puts and deletes}} and {update = entry}, in order.
--- An UpdateItem depends on what came before it, so it ends the run it follows.
+-- A table's writes as steps: {batch = {puts and deletes}} and {single = entry}, in order.
+-- A single request (UpdateItem, conditional PutItem) depends on what came before it, so it
+-- ends the run it follows.
 function M.steps(entries)
     local steps, run = {}, {}
     local function close_run()
@@ -79,9 +93,9 @@ function M.steps(entries)
         run = {}
     end
     for _, e in ipairs(entries) do
-        if e.update then
+        if e.request then
             close_run()
-            steps[#steps + 1] = { update = e }
+            steps[#steps + 1] = { single = e }
         else
             run[#run + 1] = e
         end
@@ -159,10 +173,14 @@ function M.flush()
         end
     end
     for _, p in ipairs(plan) do
-        local g, batch, update = p.group, p.step.batch, p.step.update
-        if update then
-            local ok, err = pcall(g.client.call, g.client, "UpdateItem", update.update)
-            if not ok then failure(err, update, applied, total) end
+        local g, batch, single = p.group, p.step.batch, p.step.single
+        if single then
+            local r = single.request
+            local ok, err = pcall(g.client.call, g.client, r.op, r.params)
+            -- INSERT ... ON CONFLICT DO NOTHING: the item exists, so nothing is done
+            local nothing = not ok and r.skip_if_condition_fails and errors.is_structured(err)
+                and err.aws_code == "ConditionalCheckFailedException"
+            if not ok and not nothing then failure(err, single, applied, total) end
             applied = applied + 1
         else
             for first = 1, #batch, BATCH do

@@ -9,7 +9,7 @@ local client = {
 }
 local function put(key, level) return { level = level or 1, client = client, table = "t", key = key, describe = key, put = { k = { S = key } } } end
 local function del(key, level) return { level = level or 1, client = client, table = "t", key = key, describe = key, delete = { k = { S = key } } } end
-local function upd(key, level) return { level = level or 1, client = client, table = "t", key = key, describe = key, update = { Key = { k = { S = key } } } } end
+local function upd(key, level) return { level = level or 1, client = client, table = "t", key = key, describe = key, request = { op = "UpdateItem", params = { Key = { k = { S = key } } } } } end
 
 local function keys(list)
     local out = {}
@@ -25,7 +25,7 @@ T.test("an UpdateItem splits the runs around it", function()
     local steps = writes.steps({ put("a"), put("a"), upd("a"), put("b"), del("b") })
     T.eq(#steps, 3)
     T.eq(keys(steps[1].batch), { "put a" })
-    T.eq(steps[2].update.key, "a")
+    T.eq(steps[2].single.key, "a")
     T.eq(keys(steps[3].batch), { "delete b" })
 end)
 
@@ -54,6 +54,29 @@ T.test("flush sends batches of 25 and updates in order, then empties the buffer"
     T.eq(sent[3].op, "UpdateItem")
     T.eq(sent[4].params.RequestItems.t[1].DeleteRequest.Key.k.S, "k2")
     T.eq(writes.pending(), 0)
+end)
+
+T.test("a conditional put whose condition fails is skipped; other failures are not", function()
+    local errors = require "dynamo_lua_fdw.errors"
+    sent = {}
+    local saved = client.call
+    client.call = function(self, op, params)
+        sent[#sent + 1] = op
+        if op == "PutItem" then
+            errors.raise{ sqlstate = "23505", message = "conditional request failed", aws_code = params.code }
+        end
+        return {}
+    end
+    local function cput(code) return { level = 1, client = client, table = "t", key = code, describe = code,
+        request = { op = "PutItem", params = { code = code }, skip_if_condition_fails = true } } end
+    writes.discard()
+    writes.add(cput("ConditionalCheckFailedException")); writes.add(put("after"))
+    writes.flush()
+    T.eq(sent, { "PutItem", "BatchWriteItem" })
+    writes.add(cput("ValidationException"))
+    T.raises(function() writes.flush() end, "conditional request failed")
+    writes.discard()
+    client.call = saved
 end)
 
 T.test("unprocessed items are retried until done", function()

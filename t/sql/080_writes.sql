@@ -21,3 +21,18 @@ INSERT INTO bulk SELECT CASE WHEN i = 50 THEN NULL ELSE 30000 + i END, 'bad', 0 
 SELECT count(*) FROM bulk WHERE id > 30000;
 -- RETURNING turns batching off and still works
 INSERT INTO bulk VALUES (40001, 'returned', 2), (40002, 'returned', 3) RETURNING *;
+-- a plain INSERT over an existing key replaces the item (PutItem), a deliberate choice;
+-- ON CONFLICT DO NOTHING never overwrites an existing item
+INSERT INTO bulk VALUES (1, 'replaced', 0);
+SELECT payload, n FROM bulk WHERE id = 1;
+EXPLAIN (COSTS OFF) INSERT INTO bulk VALUES (1, 'x', 0) ON CONFLICT DO NOTHING;
+INSERT INTO bulk VALUES (1, 'not written', 9), (50001, 'new', 1) ON CONFLICT DO NOTHING;
+SELECT id, payload, n FROM bulk WHERE id IN (1, 50001) ORDER BY id;
+SET client_min_messages = warning;
+INSERT INTO dynamodb (region, table_name, document)
+VALUES ('us-east-1', 'fdwtest2', '{"pkey": "key1", "skey": "skey1", "text": "not written"}'),
+       ('us-east-1', 'fdwtest2', '{"pkey": "key1", "skey": "skey9", "text": "new"}')
+ON CONFLICT DO NOTHING;
+SELECT sort_key, document->>'text' AS text FROM dynamodb
+ WHERE region = 'us-east-1' AND table_name = 'fdwtest2' AND partition_key = 'key1' ORDER BY 1;
+RESET client_min_messages;

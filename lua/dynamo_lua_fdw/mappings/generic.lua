@@ -318,8 +318,10 @@ local function key_map(keys)
     return m
 end
 
-local function buffer_put(level, w)
-    writes.add{ level = level, client = w.client, table = w.table, key = w.oid, describe = w.oid, put = w.item }
+local function buffer_put(st, level, w)
+    local e = writes.put_entry(st.rel, w.table, w.schema, w.oid, w.item)
+    e.level, e.client = level, w.client
+    writes.add(e)
 end
 
 local function buffer_delete(st, level, oid)
@@ -330,7 +332,7 @@ end
 
 function M.insert(st, level, new)
     local w = new_item(st, new)
-    buffer_put(level, w)
+    buffer_put(st, level, w)
     return stored_row(st, w)
 end
 
@@ -338,7 +340,7 @@ function M.update(st, level, old, new)
     local old_oid = old[st.cols.oid]
     local w = new_item(st, new, old)
     if w.oid ~= old_oid then buffer_delete(st, level, old_oid) end -- a changed key: delete plus put
-    buffer_put(level, w)
+    buffer_put(st, level, w)
     return stored_row(st, w)
 end
 

@@ -313,8 +313,8 @@ end
 
 function M.insert(st, level, new)
     local item = row_item(st, new)
-    local key, text = item_key(st, item)
-    buffer(st, level, { key = text, describe = text, put = item })
+    local _, text = item_key(st, item)
+    buffer(st, level, writes.put_entry(st.rel, st.table, st.schema, text, item))
     return new
 end
 
@@ -355,9 +355,9 @@ function M.update(st, level, old, new)
     local expr = {}
     if #sets > 0 then expr[#expr + 1] = "SET " .. table.concat(sets, ", ") end
     if #removes > 0 then expr[#expr + 1] = "REMOVE " .. table.concat(removes, ", ") end
-    buffer(st, level, { key = old_text, describe = old_text, update = {
+    buffer(st, level, { key = old_text, describe = old_text, request = { op = "UpdateItem", params = {
         TableName = st.table, Key = old_key, UpdateExpression = table.concat(expr, " "),
-        ExpressionAttributeNames = names, ExpressionAttributeValues = next(values) and values or nil } })
+        ExpressionAttributeNames = names, ExpressionAttributeValues = next(values) and values or nil } } })
     return new
 end
 
