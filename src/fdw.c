@@ -1139,6 +1139,26 @@ dlfExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *f
 						: "buffered, sent with BatchWriteItem at commit", es);
 }
 
+/* ---------- TRUNCATE ---------- */
+
+/* Lua reads each table's keys and buffers their deletes (table option truncatable). */
+static void
+dlfExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs)
+{
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = lfirst(lc);
+		DlfArg		args[2] = {{DLF_ARG_JSON}, {DLF_ARG_INT}};
+
+		args[0].str = describe_relation(RelationGetRelid(rel), GetUserId(), NULL, NULL, NULL, "truncate");
+		args[1].ival = GetCurrentTransactionNestLevel();
+		/* truncate(rel, level) */
+		dlf_lua_done(dlf_lua_call("truncate", 2, args, 0));
+	}
+}
+
 /* ---------- IMPORT FOREIGN SCHEMA ---------- */
 
 static List *
@@ -1220,6 +1240,7 @@ dynamo_lua_fdw_handler(PG_FUNCTION_ARGS)
 	routine->IsForeignRelUpdatable = dlfIsForeignRelUpdatable;
 	routine->ExplainForeignModify = dlfExplainForeignModify;
 	routine->ImportForeignSchema = dlfImportForeignSchema;
+	routine->ExecForeignTruncate = dlfExecForeignTruncate;
 	PG_RETURN_POINTER(routine);
 }
 

@@ -48,6 +48,7 @@ static const DlfOption valid_options[] = {
 	{"mapping", ForeignTableRelationId, OPT_NAME, true},
 	{"consistent_read", ForeignTableRelationId, OPT_BOOL, false},
 	{"readonly", ForeignTableRelationId, OPT_BOOL, false},
+	{"truncatable", ForeignTableRelationId, OPT_BOOL, false},
 	{"attribute", AttributeRelationId, OPT_TEXT, false},
 	{"raw_item", AttributeRelationId, OPT_BOOL, false},
 	{"format", AttributeRelationId, OPT_TEXT, false},

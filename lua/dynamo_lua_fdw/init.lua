@@ -135,6 +135,23 @@ function M.end_modify(handle)
     P.states[handle] = nil
 end
 
+-- truncate(rel, level): TRUNCATE of a table whose option truncatable is true.
+function M.truncate(rel, level)
+    local v = rel.table.truncatable
+    if not (v == "true" or v == "on" or v == "yes" or v == "1") then
+        errors.raise{ sqlstate = "0A000",
+            message = string.format("foreign table \"%s\" is not truncatable", rel.relname),
+            detail = "TRUNCATE deletes every item of the DynamoDB table, one request per 25 items.",
+            hint = "Set the table option truncatable 'true' to allow it." }
+    end
+    local m = mapping(mapping_of(rel))
+    if not m.truncate then
+        errors.raise{ sqlstate = "0A000",
+            message = string.format("mapping \"%s\" does not support TRUNCATE", mapping_of(rel)) }
+    end
+    m.truncate(rel, level)
+end
+
 -- Transaction events (src/xact.c).
 function M.xact_pre_commit() writes.flush() end
 

@@ -36,3 +36,12 @@ ON CONFLICT DO NOTHING;
 SELECT sort_key, document->>'text' AS text FROM dynamodb
  WHERE region = 'us-east-1' AND table_name = 'fdwtest2' AND partition_key = 'key1' ORDER BY 1;
 RESET client_min_messages;
+-- TRUNCATE only where the table allows it; it commits and rolls back like other writes
+TRUNCATE bulk;
+CREATE FOREIGN TABLE bulk_all (id integer) SERVER dynamodb_server OPTIONS (table 'dlf_bulk', truncatable 'true');
+BEGIN;
+TRUNCATE bulk_all;
+ROLLBACK;
+SELECT count(*) FROM bulk;
+TRUNCATE bulk_all;
+SELECT count(*) FROM bulk;

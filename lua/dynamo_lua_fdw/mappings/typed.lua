@@ -13,6 +13,7 @@ local writes = require "dynamo_lua_fdw.writes"
 local client_mod = require "dynamo_lua_fdw.aws.client"
 local planner = require "dynamo_lua_fdw.planner"
 local cjson = require "cjson"
+local capi = require "dynamo_lua_fdw.capi"
 
 local M = {}
 
@@ -359,6 +360,22 @@ function M.update(st, level, old, new)
         TableName = st.table, Key = old_key, UpdateExpression = table.concat(expr, " "),
         ExpressionAttributeNames = names, ExpressionAttributeValues = next(values) and values or nil } } })
     return new
+end
+
+-- TRUNCATE: read every key (a Scan of the key attributes only) and buffer a delete for each;
+-- like other writes they are sent at commit and discarded by a rollback.
+function M.truncate(rel, level)
+    local st = M.begin_modify(rel)
+    local key_names = { st.schema.partition_key.name, st.schema.sort_key and st.schema.sort_key.name }
+    local stats = { pages = 0, items = 0, scanned = 0 }
+    local reader = paging.reader(st.client, "Scan", project({ TableName = st.table }, key_names))
+    capi.log("WARNING", string.format("TRUNCATE of DynamoDB table \"%s\" reads every key and deletes the items at commit, 25 per request", st.table))
+    while not reader.done do
+        for _, item in ipairs(reader:next_page(stats)) do
+            local key, text = item_key(st, item)
+            buffer(st, level, { key = text, describe = text, delete = key })
+        end
+    end
 end
 
 -- ---------- IMPORT FOREIGN SCHEMA ----------
