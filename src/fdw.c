@@ -281,8 +281,17 @@ append_qual_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, Rel
 	}
 	else if (other)
 	{
+		Node	   *stripped = other;
+
+		while (IsA(stripped, RelabelType))
+			stripped = (Node *) ((RelabelType *) stripped)->arg;
 		info->param_candidates = lappend(info->param_candidates, other);
-		appendStringInfo(buf, ",\"param\":%d", list_length(info->param_candidates));
+		/* EXPLAIN names a query parameter $n; other run-time values (join keys) are "?" */
+		if (IsA(stripped, Param) && ((Param *) stripped)->paramkind == PARAM_EXTERN)
+			appendStringInfo(buf, ",\"param\":%d,\"label\":\"$%d\"", list_length(info->param_candidates),
+							 ((Param *) stripped)->paramid);
+		else
+			appendStringInfo(buf, ",\"param\":%d,\"label\":\"?\"", list_length(info->param_candidates));
 	}
 	appendStringInfoChar(buf, '}');
 }

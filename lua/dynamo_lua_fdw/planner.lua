@@ -63,9 +63,9 @@ end
 -- A value source: {v = text} a constant, {p = n} the n-th plan parameter, {vs = {...}} a list.
 local function source(q, params)
     if q.param then
-        for i, k in ipairs(params) do if k == q.param then return { p = i } end end
+        for i, k in ipairs(params) do if k == q.param then return { p = i, label = q.label } end end
         params[#params + 1] = q.param
-        return { p = #params }
+        return { p = #params, label = q.label }
     end
     if q.values then return { vs = q.values } end
     if q.value ~= nil then return { v = q.value } end
@@ -126,7 +126,7 @@ end
 function M.source_text(src, equals)
     local function quote(v) return "'" .. tostring(v):gsub("'", "''") .. "'" end
     if src.v then return (equals and "= " or "") .. quote(src.v) end
-    if src.p then return (equals and "= " or "") .. "$" .. src.p end
+    if src.p then return (equals and "= " or "") .. (src.label or "?") end
     if src.none then return (equals and "= " or "") .. "NULL" end
     local parts = {}
     for i, v in ipairs(src.vs) do parts[i] = quote(v) end

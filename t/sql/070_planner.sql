@@ -36,6 +36,9 @@ PREPARE range(text, numeric, numeric) AS SELECT sk FROM grid WHERE pk = $1 AND s
 EXECUTE range('p2', 0, 10);
 EXECUTE range('p2', 10, 0);
 EXECUTE range('p2', NULL, 0);
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE range('p2', 0, 10);
+RESET plan_cache_mode;
 SELECT sk FROM grid WHERE pk = 'ü' AND sk >= 9.9999999999999999999999999999999999999E+125;
 SELECT sk FROM grid WHERE pk = 'p"q' AND sk < -1 ORDER BY sk;
 

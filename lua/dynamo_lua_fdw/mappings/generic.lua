@@ -33,7 +33,7 @@ local function routing(rel)
         if wanted[q.column] and not found[q.column] and q.func == "texteq" and q.deterministic ~= false then
             if q.op == "=" and q.param then
                 params[#params + 1] = q.param
-                found[q.column] = { p = #params }
+                found[q.column] = { p = #params, label = q.label }
             elseif q.op == "=" and q.value ~= nil then
                 found[q.column] = q.value == cjson.null and { none = true } or { v = q.value }
             elseif q.op == "= ANY" and q.values then
