@@ -817,19 +817,26 @@ dlfReScanForeignScan(ForeignScanState *node)
 	st->ntuples = st->next = 0;
 }
 
+/* Lets Lua end a scan or modify state (entry end_scan / end_modify), once. */
+static void
+end_lua_state(const char *entry, int *handle)
+{
+	DlfArg		arg = {DLF_ARG_INT};
+
+	if (*handle == 0)
+		return;
+	arg.ival = *handle;
+	*handle = 0;
+	dlf_lua_done(dlf_lua_call(entry, 1, &arg, 0));
+}
+
 static void
 dlfEndForeignScan(ForeignScanState *node)
 {
 	DlfScanState *st = node->fdw_state;
 
-	if (st && st->handle)
-	{
-		DlfArg		arg = {DLF_ARG_INT};
-
-		arg.ival = st->handle;
-		dlf_lua_done(dlf_lua_call("end_scan", 1, &arg, 0));
-		st->handle = 0;
-	}
+	if (st)
+		end_lua_state("end_scan", &st->handle);
 }
 
 static void
@@ -1127,14 +1134,8 @@ dlfEndForeignModify(EState *estate, ResultRelInfo *rinfo)
 {
 	DlfModifyState *st = rinfo->ri_FdwState;
 
-	if (st && st->handle)
-	{
-		DlfArg		arg = {DLF_ARG_INT};
-
-		arg.ival = st->handle;
-		dlf_lua_done(dlf_lua_call("end_modify", 1, &arg, 0));
-		st->handle = 0;
-	}
+	if (st)
+		end_lua_state("end_modify", &st->handle);
 }
 
 static void

@@ -25,7 +25,49 @@
 extern long dlf_http_requests;
 extern long dlf_http_connections;
 
-/* capi.log(level, message): levels DEBUG5..DEBUG1, LOG, INFO, NOTICE, WARNING. */
+/*
+ * Runs fn(arg), catching a PostgreSQL error and parking it for the boundary
+ * (lua_host.c); true when one was caught.  The caller then returns
+ * dlf_lua_raise_pending_pg_error(L), outside any PG_TRY.
+ */
+static bool
+pg_call_failed(void (*fn) (void *), void *arg)
+{
+	MemoryContext context = CurrentMemoryContext;
+	volatile bool failed = false;
+
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		dlf_remember_pg_error();
+		failed = true;
+	}
+	PG_END_TRY();
+	return failed;
+}
+
+typedef struct LogCall
+{
+	int			level;
+	const char *message;
+	const char *hint;
+} LogCall;
+
+static void
+emit_log(void *arg)
+{
+	LogCall    *c = arg;
+
+	ereport(c->level,
+			(errmsg_internal("%s", c->message),
+			 c->hint ? errhint("%s", c->hint) : 0));
+}
+
+/* capi.log(level, message[, hint]): levels DEBUG5..DEBUG1, LOG, INFO, NOTICE, WARNING. */
 static int
 l_log(lua_State *L)
 {
@@ -38,87 +80,63 @@ l_log(lua_State *L)
 		{"DEBUG1", DEBUG1}, {"LOG", LOG}, {"INFO", INFO}, {"NOTICE", NOTICE}, {"WARNING", WARNING},
 	};
 	const char *name = luaL_checkstring(L, 1);
-	const char *message = luaL_checkstring(L, 2);
-	const char *hint = luaL_optstring(L, 3, NULL);
-	int			level = -1;
-	volatile bool failed = false;
+	LogCall		c = {-1, luaL_checkstring(L, 2), luaL_optstring(L, 3, NULL)};
 
 	for (size_t i = 0; i < lengthof(levels); i++)
 		if (strcmp(levels[i].name, name) == 0)
-			level = levels[i].level;
-	if (level < 0)
+			c.level = levels[i].level;
+	if (c.level < 0)
 		return luaL_error(L, "capi.log: unknown level \"%s\"", name);
-	PG_TRY();
-	{
-		ereport(level,
-				(errmsg_internal("%s", message),
-				 hint ? errhint("%s", hint) : 0));
-	}
-	PG_CATCH();
-	{
-		dlf_remember_pg_error();
-		failed = true;
-	}
-	PG_END_TRY();
-	if (failed)
+	if (pg_call_failed(emit_log, &c))
 		return dlf_lua_raise_pending_pg_error(L);
 	return 0;
+}
+
+static void
+check_interrupts(void *arg)
+{
+	CHECK_FOR_INTERRUPTS();
 }
 
 static int
 l_check_interrupts(lua_State *L)
 {
-	volatile bool failed = false;
-
-	PG_TRY();
-	{
-		CHECK_FOR_INTERRUPTS();
-	}
-	PG_CATCH();
-	{
-		dlf_remember_pg_error();
-		failed = true;
-	}
-	PG_END_TRY();
-	if (failed)
+	if (pg_call_failed(check_interrupts, NULL))
 		return dlf_lua_raise_pending_pg_error(L);
 	return 0;
 }
 
-/* capi.sleep(ms): waits on the latch, so a cancel ends the sleep at once. */
+/* Waits ms milliseconds on the latch, so a cancel ends the wait at once. */
+static void
+sleep_ms(void *arg)
+{
+	long		ms = *(long *) arg;
+	struct timeval start,
+				now;
+
+	gettimeofday(&start, NULL);
+	for (;;)
+	{
+		long		elapsed;
+
+		CHECK_FOR_INTERRUPTS();
+		gettimeofday(&now, NULL);
+		elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_usec - start.tv_usec) / 1000;
+		if (elapsed >= ms)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ms - elapsed, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* capi.sleep(ms): an interruptible sleep (retry back-off). */
 static int
 l_sleep(lua_State *L)
 {
 	long		ms = (long) luaL_checknumber(L, 1);
-	volatile bool failed = false;
 
-	PG_TRY();
-	{
-		struct timeval start,
-					now;
-
-		gettimeofday(&start, NULL);
-		for (;;)
-		{
-			long		elapsed;
-
-			CHECK_FOR_INTERRUPTS();
-			gettimeofday(&now, NULL);
-			elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_usec - start.tv_usec) / 1000;
-			if (elapsed >= ms)
-				break;
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 ms - elapsed, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-		}
-	}
-	PG_CATCH();
-	{
-		dlf_remember_pg_error();
-		failed = true;
-	}
-	PG_END_TRY();
-	if (failed)
+	if (pg_call_failed(sleep_ms, &ms))
 		return dlf_lua_raise_pending_pg_error(L);
 	return 0;
 }
@@ -220,6 +238,20 @@ l_http_stats(lua_State *L)
 	return 1;
 }
 
+typedef struct HttpCall
+{
+	const DlfHttpRequest *req;
+	DlfHttpResponse *resp;
+} HttpCall;
+
+static void
+perform(void *arg)
+{
+	HttpCall   *c = arg;
+
+	dlf_http_perform(c->req, c->resp);
+}
+
 static const char *
 opt_string_field(lua_State *L, const char *field)
 {
@@ -243,7 +275,8 @@ l_http_request(lua_State *L)
 	DlfHttpRequest req;
 	DlfHttpResponse resp;
 	size_t		body_len = 0;
-	volatile bool failed = false;
+	HttpCall	call;
+	bool		failed;
 	MemoryContext context,
 				old;
 
@@ -280,17 +313,9 @@ l_http_request(lua_State *L)
 	context = AllocSetContextCreate(CurrentMemoryContext, "dynamo_lua_fdw http",
 									ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(context);
-	PG_TRY();
-	{
-		dlf_http_perform(&req, &resp);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		dlf_remember_pg_error();
-		failed = true;
-	}
-	PG_END_TRY();
+	call.req = &req;
+	call.resp = &resp;
+	failed = pg_call_failed(perform, &call);
 	MemoryContextSwitchTo(old);
 	if (failed)
 	{

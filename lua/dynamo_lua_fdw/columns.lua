@@ -17,6 +17,7 @@
 local json = require "dynamo_lua_fdw.json"
 local types = require "dynamo_lua_fdw.types"
 local errors = require "dynamo_lua_fdw.errors"
+local dates = require "dynamo_lua_fdw.dates"
 local capi = require "dynamo_lua_fdw.capi"
 
 local byte, char, sub, find, match, gsub, format, lower, rep =
@@ -384,31 +385,7 @@ end
 -- epoch time
 ---------------------------------------------------------------------------
 
--- Days since 1970-01-01 of a proleptic Gregorian date (year 0 is 1 BC).
--- H. Hinnant's days_from_civil, with floor division.
-local function days_from_civil(y, m, d)
-    if m <= 2 then y = y - 1 end
-    local era = floor(y / 400)
-    local yoe = y - era * 400
-    local mp = m > 2 and m - 3 or m + 9
-    local doy = floor((153 * mp + 2) / 5) + d - 1
-    local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-    return era * 146097 + doe - 719468
-end
-
-local function civil_from_days(z)
-    z = z + 719468
-    local era = floor(z / 146097)
-    local doe = z - era * 146097
-    local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
-    local y = yoe + era * 400
-    local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
-    local mp = floor((5 * doy + 2) / 153)
-    local d = doy - floor((153 * mp + 2) / 5) + 1
-    local m = mp < 10 and mp + 3 or mp - 9
-    if m <= 2 then y = y + 1 end
-    return y, m, d
-end
+local days_from_civil, civil_from_days = dates.days_from_civil, dates.civil_from_days
 
 local function epoch_range_error(c, text, where)
     errors.raise {

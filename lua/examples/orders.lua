@@ -45,6 +45,7 @@ local catalog = require "dynamo_lua_fdw.catalog"
 local paging = require "dynamo_lua_fdw.paging"
 local writes = require "dynamo_lua_fdw.writes"
 local client_mod = require "dynamo_lua_fdw.aws.client"
+local typed = require "dynamo_lua_fdw.mappings.typed"
 
 local M = {}
 
@@ -460,25 +461,10 @@ function M.update(st, level, old, new)
         buffer(st, level, { key = new_text, describe = new_text, put = item })
         return new
     end
-    local sets, removes, names, values = {}, {}, {}, {}
-    for i, c in ipairs(st.cols) do
-        if new[c.attnum] ~= old[c.attnum] then
-            names["#a" .. i] = c.attribute
-            if item[c.attribute] then
-                values[":v" .. i] = item[c.attribute]
-                sets[#sets + 1] = "#a" .. i .. " = :v" .. i
-            else
-                removes[#removes + 1] = "#a" .. i
-            end
-        end
+    local request = typed.update_request(st.table, old_key, st.cols, old, new, item)
+    if request then
+        buffer(st, level, { key = old_text, describe = old_text, request = request })
     end
-    if #sets + #removes == 0 then return new end
-    local expr = {}
-    if #sets > 0 then expr[#expr + 1] = "SET " .. table.concat(sets, ", ") end
-    if #removes > 0 then expr[#expr + 1] = "REMOVE " .. table.concat(removes, ", ") end
-    buffer(st, level, { key = old_text, describe = old_text, request = { op = "UpdateItem", params = {
-        TableName = st.table, Key = old_key, UpdateExpression = table.concat(expr, " "),
-        ExpressionAttributeNames = names, ExpressionAttributeValues = next(values) and values or nil } } })
     return new
 end
 

@@ -29,6 +29,7 @@ local capi = require "dynamo_lua_fdw.capi"
 local cjson = require "cjson"
 local json = require "dynamo_lua_fdw.json"
 local errors = require "dynamo_lua_fdw.errors"
+local dates = require "dynamo_lua_fdw.dates"
 local sigv4 = require "dynamo_lua_fdw.aws.sigv4"
 local retry = require "dynamo_lua_fdw.aws.retry"
 local aws_errors = require "dynamo_lua_fdw.aws.errors"
@@ -93,7 +94,7 @@ function M.parse_http_date(s)
     if not m then return nil end
     h, mi, sec = tonumber(h), tonumber(mi), tonumber(sec)
     if h > 23 or mi > 59 or sec > 60 then return nil end
-    return credentials.civil_to_epoch(tonumber(y), m, tonumber(d), h, mi, sec)
+    return dates.civil_to_epoch(tonumber(y), m, tonumber(d), h, mi, sec)
 end
 
 -- Replaces every occurrence of each secret (plain text) with "<redacted>".

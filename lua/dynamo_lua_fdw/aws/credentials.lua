@@ -27,6 +27,8 @@
 local capi = require "dynamo_lua_fdw.capi"
 local cjson = require "cjson"
 local errors = require "dynamo_lua_fdw.errors"
+local dates = require "dynamo_lua_fdw.dates"
+local endpoint = require "dynamo_lua_fdw.aws.endpoint"
 
 local floor, fmt = math.floor, string.format
 
@@ -39,18 +41,7 @@ M.IMDS_ENDPOINT = "http://169.254.169.254"
 M.IMDS_TOKEN_TTL_S = 21600
 M.METADATA_TIMEOUT_MS = 1000    -- like botocore: metadata services answer fast or not at all
 
-local function env(name)
-    local v = capi.getenv(name)
-    if v == nil or v == "" then return nil end
-    return v
-end
-
-local function nonempty(v)
-    if v == nil then return nil end
-    v = tostring(v):match("^%s*(.-)%s*$")
-    if v == "" then return nil end
-    return v
-end
+local env, nonempty = endpoint.env, endpoint.nonempty
 
 local function cache()
     local P = capi.persistent()
@@ -78,20 +69,6 @@ end
 -- dates
 ---------------------------------------------------------------------------
 
--- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant), no os.time.
-function M.days_from_civil(y, m, d)
-    y = m <= 2 and y - 1 or y
-    local era = floor(y / 400)
-    local yoe = y - era * 400
-    local mp = m > 2 and m - 3 or m + 9
-    local doy = floor((153 * mp + 2) / 5) + d - 1
-    local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-    return era * 146097 + doe - 719468
-end
-
-function M.civil_to_epoch(y, m, d, hh, mi, ss)
-    return M.days_from_civil(y, m, d) * 86400 + hh * 3600 + mi * 60 + ss
-end
 
 -- "2015-08-30T13:36:00Z", with optional fraction and "+hh:mm"/"-hhmm" offset.
 function M.parse_iso8601(s)
@@ -109,7 +86,7 @@ function M.parse_iso8601(s)
     end
     mo, d, h, mi, sec = tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec)
     if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or sec > 60 then return nil end
-    return M.civil_to_epoch(tonumber(y), mo, d, h, mi, sec) - offset
+    return dates.civil_to_epoch(tonumber(y), mo, d, h, mi, sec) - offset
 end
 
 ---------------------------------------------------------------------------
@@ -260,7 +237,6 @@ local function container_url()
     end
     local full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
     if not full then return nil end
-    local endpoint = require "dynamo_lua_fdw.aws.endpoint"
     local u = endpoint.parse(full)
     local host = u and u.host:lower()
     if not u or (u.scheme == "http" and not ALLOWED_HTTP_HOSTS[host] and not host:match("^127%.")) then

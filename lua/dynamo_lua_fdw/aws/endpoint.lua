@@ -31,6 +31,7 @@ local function nonempty(v)
     if v == "" then return nil end
     return v
 end
+M.nonempty = nonempty
 
 -- parse(url) -> { scheme, host, port, path, authority } or nil, reason.
 -- host keeps IPv6 brackets ("[::1]"); authority is host[:port] as written.

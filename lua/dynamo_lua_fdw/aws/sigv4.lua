@@ -11,6 +11,7 @@
 -- sign() returns the headers to add plus the intermediate strings;
 -- presign() returns the query string to put on the URL.
 local capi = require "dynamo_lua_fdw.capi"
+local dates = require "dynamo_lua_fdw.dates"
 
 local sha256, hmac, hex = capi.sha256, capi.hmac_sha256, capi.hex
 local byte, char, fmt, lower = string.byte, string.char, string.format, string.lower
@@ -36,20 +37,12 @@ local function trimall(v)
     return (tostring(v):gsub(WS, " "):match("^ ?(.-) ?$"))
 end
 
--- "UTC civil date from a day count" (H. Hinnant), so neither os.date nor TZ is involved.
+-- The UTC date and time of epoch seconds, as X-Amz-Date wants it.
 function M.amz_date(t)
     t = floor(t)
     local days = floor(t / 86400)
     local secs = t - days * 86400
-    local z = days + 719468
-    local era = floor(z / 146097)
-    local doe = z - era * 146097
-    local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
-    local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
-    local mp = floor((5 * doy + 2) / 153)
-    local d = doy - floor((153 * mp + 2) / 5) + 1
-    local m = mp < 10 and mp + 3 or mp - 9
-    local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+    local y, m, d = dates.civil_from_days(days)
     return fmt("%04d%02d%02dT%02d%02d%02dZ", y, m, d,
         floor(secs / 3600), floor(secs % 3600 / 60), secs % 60)
 end

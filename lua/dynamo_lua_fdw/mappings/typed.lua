@@ -339,8 +339,20 @@ function M.update(st, level, old, new)
         buffer(st, level, { key = new_text, describe = new_text, put = item })
         return new
     end
+    local request = M.update_request(st.table, old_key, st.cols, old, new, item)
+    if request then
+        buffer(st, level, { key = old_text, describe = old_text, request = request })
+    end
+    return new
+end
+
+-- The UpdateItem of an UPDATE that changed some columns: SET for new values, REMOVE for
+-- NULLs, nothing for unchanged columns (so attributes no column maps are kept).
+-- cols: {attnum=, attribute=, raw=} per column; item: the new row's attributes.
+-- Returns the request, or nil when no mapped column changed.
+function M.update_request(table_name, key, cols, old, new, item)
     local sets, removes, names, values = {}, {}, {}, {}
-    for i, c in ipairs(st.cols) do
+    for i, c in ipairs(cols) do
         if not c.raw and new[c.attnum] ~= old[c.attnum] then
             names["#a" .. i] = c.attribute
             local av = item[c.attribute]
@@ -352,14 +364,13 @@ function M.update(st, level, old, new)
             end
         end
     end
-    if #sets + #removes == 0 then return new end
+    if #sets + #removes == 0 then return nil end
     local expr = {}
     if #sets > 0 then expr[#expr + 1] = "SET " .. table.concat(sets, ", ") end
     if #removes > 0 then expr[#expr + 1] = "REMOVE " .. table.concat(removes, ", ") end
-    buffer(st, level, { key = old_text, describe = old_text, request = { op = "UpdateItem", params = {
-        TableName = st.table, Key = old_key, UpdateExpression = table.concat(expr, " "),
-        ExpressionAttributeNames = names, ExpressionAttributeValues = next(values) and values or nil } } })
-    return new
+    return { op = "UpdateItem", params = {
+        TableName = table_name, Key = key, UpdateExpression = table.concat(expr, " "),
+        ExpressionAttributeNames = names, ExpressionAttributeValues = next(values) and values or nil } }
 end
 
 -- TRUNCATE: read every key (a Scan of the key attributes only) and buffer a delete for each;
