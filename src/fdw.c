@@ -1143,10 +1143,16 @@ dlfExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *f
 						int subplan_index, ExplainState *es)
 {
 	bool		do_nothing = fdw_private && intVal(linitial(fdw_private)) == ONCONFLICT_NOTHING;
+	ForeignTable *table = GetForeignTable(RelationGetRelid(rinfo->ri_RelationDesc));
+	const char *mode = dlf_option_value(table->options, "write_mode");
 
+	if (mode == NULL)
+		mode = dlf_option_value(GetForeignServer(table->serverid)->options, "write_mode");
 	ExplainPropertyText("DynamoDB Writes",
-						do_nothing ? "buffered, sent at commit as PutItem only where the key is new"
-						: "buffered, sent with BatchWriteItem at commit", es);
+						mode && strcmp(mode, "transaction") == 0 ? "buffered, sent with TransactWriteItems at commit" :
+						mode && strcmp(mode, "immediate") == 0 ? "sent when the statement ends" :
+						do_nothing ? "buffered, sent at commit as PutItem only where the key is new" :
+						"buffered, sent with BatchWriteItem at commit", es);
 }
 
 /* ---------- TRUNCATE ---------- */

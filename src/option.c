@@ -21,7 +21,8 @@ typedef enum OptionKind
 	OPT_BOOL,
 	OPT_INT,
 	OPT_URL,
-	OPT_NAME					/* a Lua module name under mappings/ */
+	OPT_NAME,					/* a Lua module name under mappings/ */
+	OPT_WRITE_MODE				/* batch, transaction or immediate */
 } OptionKind;
 
 typedef struct DlfOption
@@ -40,6 +41,7 @@ static const DlfOption valid_options[] = {
 	{"consistent_read", ForeignServerRelationId, OPT_BOOL, false},
 	{"ca_file", ForeignServerRelationId, OPT_TEXT, true},
 	{"request_timeout_ms", ForeignServerRelationId, OPT_INT, false},
+	{"write_mode", ForeignServerRelationId, OPT_WRITE_MODE, false},
 	{"access_key_id", UserMappingRelationId, OPT_TEXT, false},
 	{"secret_access_key", UserMappingRelationId, OPT_TEXT, false},
 	{"session_token", UserMappingRelationId, OPT_TEXT, false},
@@ -49,6 +51,7 @@ static const DlfOption valid_options[] = {
 	{"consistent_read", ForeignTableRelationId, OPT_BOOL, false},
 	{"readonly", ForeignTableRelationId, OPT_BOOL, false},
 	{"truncatable", ForeignTableRelationId, OPT_BOOL, false},
+	{"write_mode", ForeignTableRelationId, OPT_WRITE_MODE, false},
 	{"attribute", AttributeRelationId, OPT_TEXT, false},
 	{"raw_item", AttributeRelationId, OPT_BOOL, false},
 	{"format", AttributeRelationId, OPT_TEXT, false},
@@ -108,6 +111,16 @@ check_value(const DlfOption *opt, DefElem *def)
 							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 							 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
 							 errhint("Name a script dynamo_lua_fdw/mappings/<name>.lua under dynamo_lua_fdw.script_path, using letters, digits and underscores.")));
+			break;
+		case OPT_WRITE_MODE:
+			if (strcmp(value, "batch") != 0 && strcmp(value, "transaction") != 0 &&
+				strcmp(value, "immediate") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+						 errhint("Valid values are batch (BatchWriteItem at commit), transaction "
+								 "(TransactWriteItems at commit, all or nothing) and immediate "
+								 "(sent when each statement ends).")));
 			break;
 		case OPT_TEXT:
 			break;

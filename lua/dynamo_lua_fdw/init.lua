@@ -100,14 +100,24 @@ function M.begin_modify(rel, on_conflict)
     local m = mapping(mapping_of(rel))
     local st = m.begin_modify(rel)
     st.mapping = m
+    -- table option, else server option: batch (default), transaction or immediate
+    st.write_mode = rel.table.write_mode or rel.server.options.write_mode or "batch"
     return new_handle(st)
+end
+
+-- Runs a mapping's write and marks the writes it buffered with the table's write mode.
+local function write(st, fn, ...)
+    local before = writes.pending()
+    local result = fn(st, ...)
+    writes.set_mode(before, st.write_mode)
+    return result
 end
 
 -- insert(handle, level, new) / update(handle, level, old, new) / delete(handle, level, old)
 -- Rows are arrays of text by attribute number; insert and update return the row as stored.
 function M.insert(handle, level, new)
     local st = state_of(handle)
-    return st.mapping.insert(st, level, new)
+    return write(st, st.mapping.insert, level, new)
 end
 
 -- insert_batch(handle, level, rows, n): n rows, natts values each, flat (multi-row INSERT).
@@ -117,22 +127,25 @@ function M.insert_batch(handle, level, values, n)
     for r = 0, n - 1 do
         local row, base = {}, r * natts
         for i = 1, natts do row[i] = values[base + i] end
-        st.mapping.insert(st, level, row)
+        write(st, st.mapping.insert, level, row)
     end
 end
 
 function M.update(handle, level, old, new)
     local st = state_of(handle)
-    return st.mapping.update(st, level, old, new)
+    return write(st, st.mapping.update, level, old, new)
 end
 
 function M.delete(handle, level, old)
     local st = state_of(handle)
-    st.mapping.delete(st, level, old)
+    write(st, st.mapping.delete, level, old)
 end
 
+-- A statement's end: write_mode immediate sends its writes now.
 function M.end_modify(handle)
+    local st = P.states[handle]
     P.states[handle] = nil
+    if st and st.write_mode == "immediate" then writes.flush("immediate") end
 end
 
 -- truncate(rel, level): TRUNCATE of a table whose option truncatable is true.

@@ -28,6 +28,12 @@ end
 
 function M.pending() return #buffer() end
 
+-- Marks the entries added after the first `from` with a write mode.
+function M.set_mode(from, mode)
+    local b = buffer()
+    for i = from + 1, #b do b[i].mode = mode end
+end
+
 -- The write of a new item: a put, or for INSERT ... ON CONFLICT DO NOTHING (rel.on_conflict)
 -- a PutItem that only succeeds where no item has the key, so an existing item is never replaced.
 function M.put_entry(rel, table_name, schema, key_text, item)
@@ -156,9 +162,8 @@ local function send_chunk(group, chunk, applied, total)
     end
 end
 
--- Sends every buffered write.  Raises (aborting the transaction) on failure.
-function M.flush()
-    local b = buffer()
+-- Sends puts, deletes and single requests: BatchWriteItem runs and requests in order per table.
+local function send_batches(b)
     if #b == 0 then return end
     local plan, total, applied = {}, 0, 0
     local clients, throttled = {}, 0 -- throttled: the counters' sum before sending, so only this flush's count
@@ -191,11 +196,69 @@ function M.flush()
             end
         end
     end
-    M.discard()
     for c in pairs(clients) do throttled = throttled + (c.stats.throttled or 0) end
     if throttled > 0 then
         capi.log("NOTICE", string.format("DynamoDB throttled %d write requests; they were retried", throttled))
     end
+end
+
+-- TransactWriteItems accepts at most this many actions.
+M.TRANSACTION_LIMIT = 100
+
+local function action_of(e)
+    if e.put then return { Put = { TableName = e.table, Item = e.put } } end
+    if e.delete then return { Delete = { TableName = e.table, Key = e.delete } } end
+    if e.request.op == "UpdateItem" then return { Update = e.request.params } end
+    errors.raise{ sqlstate = "0A000", message = "INSERT ... ON CONFLICT DO NOTHING cannot run in write_mode transaction",
+        detail = "A failed condition cancels the whole DynamoDB transaction.",
+        hint = "Use write_mode batch for this table." }
+end
+
+-- write_mode transaction: every write in one TransactWriteItems, all or nothing. The request
+-- (and its ClientRequestToken) is built once, so a retry of it is idempotent.
+local function send_transaction(entries)
+    local last, client = {}, entries[1].client
+    for i, e in ipairs(entries) do
+        if e.client.endpoint ~= client.endpoint or e.client.region ~= client.region then
+            errors.raise{ sqlstate = "0A000", message = "a DynamoDB transaction cannot span endpoints or regions",
+                hint = "Write to one region per transaction in write_mode transaction." }
+        end
+        last[e.table .. "\0" .. e.key] = i
+    end
+    local actions = {}
+    for i, e in ipairs(entries) do
+        if last[e.table .. "\0" .. e.key] == i then actions[#actions + 1] = action_of(e) end
+    end
+    if #actions > M.TRANSACTION_LIMIT then
+        errors.raise{ sqlstate = "54000",
+            message = string.format("a DynamoDB transaction can write at most %d items; this one writes %d",
+                M.TRANSACTION_LIMIT, #actions),
+            detail = "Nothing was written.",
+            hint = "Split the work into smaller transactions, or use write_mode batch." }
+    end
+    local token = {}
+    for i = 1, 32 do token[i] = string.format("%x", math.random(0, 15)) end
+    client:call("TransactWriteItems", { TransactItems = actions, ClientRequestToken = table.concat(token) })
+end
+
+-- Sends the buffered writes, or only those of one write mode (immediate, at a statement's end).
+-- Raises (aborting the transaction) on failure.
+function M.flush(only_mode)
+    local all, rest = buffer(), {}
+    local b, tx = {}, {}
+    for _, e in ipairs(all) do
+        local mode = e.mode or "batch"
+        if only_mode and mode ~= only_mode then
+            rest[#rest + 1] = e
+        elseif mode == "transaction" then
+            tx[#tx + 1] = e
+        else
+            b[#b + 1] = e
+        end
+    end
+    if #tx > 0 then send_transaction(tx) end
+    send_batches(b)
+    capi.persistent().writes = rest
 end
 
 return M

@@ -97,3 +97,38 @@ T.test("unprocessed items are retried until done", function()
     T.eq(#sent, 3)
     T.eq(#sent[2].RequestItems.t, 1, "only the unprocessed item is sent again")
 end)
+
+T.test("write_mode transaction: one TransactWriteItems with a token, last write per key, at most 100", function()
+    sent = {}
+    writes.discard()
+    for i = 1, 3 do writes.add(put("k" .. i)) end
+    writes.add(del("k1"))
+    writes.set_mode(0, "transaction")
+    writes.add(put("batched"))
+    writes.flush()
+    T.eq(#sent, 2)
+    T.eq(sent[1].op, "TransactWriteItems")
+    local items = sent[1].params.TransactItems
+    T.eq(#items, 3, "k1's put and delete coalesce to the delete")
+    T.ok(sent[1].params.ClientRequestToken:match("^%x+$") and #sent[1].params.ClientRequestToken == 32, "a token")
+    T.eq(items[3].Delete.Key.k.S, "k1")
+    T.eq(sent[2].op, "BatchWriteItem")
+    for i = 1, 101 do writes.add(put("t" .. i)) end
+    writes.set_mode(0, "transaction")
+    T.raises(function() writes.flush() end, "54000", "at most 100 items")
+    writes.discard()
+end)
+
+T.test("write_mode immediate: a statement's end sends only immediate writes", function()
+    sent = {}
+    writes.discard()
+    writes.add(put("later"))
+    local n = writes.pending()
+    writes.add(put("now"))
+    writes.set_mode(n, "immediate")
+    writes.flush("immediate")
+    T.eq(#sent, 1)
+    T.eq(sent[1].params.RequestItems.t[1].PutRequest.Item.k.S, "now")
+    T.eq(writes.pending(), 1, "the batch write waits for commit")
+    writes.discard()
+end)

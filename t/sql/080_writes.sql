@@ -45,3 +45,28 @@ ROLLBACK;
 SELECT count(*) FROM bulk;
 TRUNCATE bulk_all;
 SELECT count(*) FROM bulk;
+-- write_mode transaction: one TransactWriteItems at commit, all or nothing
+CREATE FOREIGN TABLE bulk_tx (id integer, payload text) SERVER dynamodb_server
+  OPTIONS (table 'dlf_bulk', write_mode 'transaction');
+INSERT INTO bulk_tx VALUES (1, 'tx one'), (2, 'tx two');
+EXPLAIN (COSTS OFF) UPDATE bulk_tx SET payload = 'x' WHERE id = 2;
+-- an UPDATE (UpdateItem) and an INSERT (Put) in one transaction: a Query, then one request at commit
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int AS before \gset
+BEGIN;
+UPDATE bulk_tx SET payload = 'tx two, updated' WHERE id = 2;
+INSERT INTO bulk_tx VALUES (3, 'tx three');
+COMMIT;
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int - :before AS requests;
+SELECT id, payload FROM bulk_tx WHERE id IN (1, 2, 3) ORDER BY id;
+INSERT INTO bulk_tx SELECT i, 'too many' FROM generate_series(100, 200) i;
+SELECT count(*) FROM bulk_tx WHERE id >= 100;
+INSERT INTO bulk_tx VALUES (4, 'x') ON CONFLICT DO NOTHING;
+-- write_mode immediate: each statement's writes are sent when it ends; ROLLBACK cannot undo them
+CREATE FOREIGN TABLE bulk_now (id integer, payload text) SERVER dynamodb_server
+  OPTIONS (table 'dlf_bulk', write_mode 'immediate');
+BEGIN;
+INSERT INTO bulk_now VALUES (7, 'immediate');
+SELECT payload FROM bulk_now WHERE id = 7;
+ROLLBACK;
+SELECT payload FROM bulk_now WHERE id = 7;
+CREATE FOREIGN TABLE bad_mode (id integer) SERVER dynamodb_server OPTIONS (table 'dlf_bulk', write_mode 'async');
