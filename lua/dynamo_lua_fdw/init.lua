@@ -110,6 +110,7 @@ local function write(st, fn, ...)
     local before = writes.pending()
     local result = fn(st, ...)
     writes.set_mode(before, st.write_mode)
+    writes.bound()
     return result
 end
 

@@ -28,6 +28,18 @@ end
 
 function M.pending() return #buffer() end
 
+-- Past this many buffered writes, batch-mode writes are sent before commit (memory stays bounded).
+M.BUFFER_LIMIT = 50000
+
+-- Sends batch-mode writes early when the buffer is past its limit; a ROLLBACK cannot undo them then.
+function M.bound()
+    local n = #buffer()
+    if n <= M.BUFFER_LIMIT then return end
+    capi.log("WARNING", string.format("%d DynamoDB writes are buffered; sending the batch-mode ones before commit", n),
+        "A ROLLBACK can no longer undo them. Commit in smaller transactions, or use write_mode transaction for all-or-nothing writes.")
+    M.flush("batch")
+end
+
 -- Marks the entries added after the first `from` with a write mode.
 function M.set_mode(from, mode)
     local b = buffer()

@@ -132,3 +132,21 @@ T.test("write_mode immediate: a statement's end sends only immediate writes", fu
     T.eq(writes.pending(), 1, "the batch write waits for commit")
     writes.discard()
 end)
+
+T.test("past the buffer limit, batch writes are sent early with a warning; others wait", function()
+    local capi = require "dynamo_lua_fdw.capi"
+    sent, capi.logged = {}, {}
+    writes.discard()
+    local limit = writes.BUFFER_LIMIT
+    writes.BUFFER_LIMIT = 3
+    writes.add(put("tx")); writes.set_mode(0, "transaction")
+    for i = 1, 3 do writes.add(put("b" .. i)) end
+    writes.set_mode(1, "batch")
+    writes.bound()
+    writes.BUFFER_LIMIT = limit
+    T.eq(#sent, 1)
+    T.eq(#sent[1].params.RequestItems.t, 3)
+    T.eq(writes.pending(), 1, "the transaction-mode write waits for commit")
+    T.eq(capi.logged[1].level, "WARNING")
+    writes.discard()
+end)
