@@ -115,3 +115,20 @@ T.test("a key that cannot be typed matches nothing, without a request", function
     T.eq(n, 0)
     T.eq(#calls, 1, "only DescribeTable")
 end)
+
+T.test("only the columns the query reads are built", function()
+    calls, pages = {}, { { Items = { item("a") }, Count = 1, ScannedCount = 1 } }
+    local r = rel({ REGION, TABLE })
+    r.needed = { 2, 3 } -- region and table_name, as for count(*) with the routing quals
+    local st = generic.begin_scan(generic.plan_scan(r).plan, r, {})
+    local values, n = generic.fetch(st)
+    T.eq(n, 1)
+    T.eq(values[2], "us-east-1")
+    T.eq(values[1], nil, "no oid")
+    T.eq(values[6], nil, "no document")
+    r.needed, r.needed_all = nil, true
+    pages = { { Items = { item("a") }, Count = 1, ScannedCount = 1 } }
+    st = generic.begin_scan(generic.plan_scan(r).plan, r, {})
+    values = generic.fetch(st)
+    T.ok(values[6] ~= nil and values[1] ~= nil, "whole rows when needed")
+end)

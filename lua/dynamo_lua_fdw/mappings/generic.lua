@@ -46,6 +46,15 @@ local function routing(rel)
     return found, params
 end
 
+-- The names of the columns the query reads, or nil when it needs whole rows: the others are
+-- not built (count(*) builds no oid and no document).
+local function needed_columns(rel)
+    if rel.needed_all or not rel.needed then return nil end
+    local names = {}
+    for _, attnum in ipairs(rel.needed) do names[#names + 1] = rel.columns[attnum].name end
+    return json.array(names)
+end
+
 function M.plan_scan(rel)
     local r, params = routing(rel)
     if not (r.region and r.table_name) then
@@ -62,7 +71,7 @@ function M.plan_scan(rel)
         -- a join on partition_key can run one Query per outer row
         param = rel.pushdown and op == "Scan" and { column = "partition_key", rows = 10, startup_cost = 25,
                                                      total_cost = 35 } or nil,
-        plan = { op = op, region = r.region, table_name = r.table_name,
+        plan = { op = op, region = r.region, table_name = r.table_name, needed = needed_columns(rel),
                  partition_key = r.partition_key, sort_key = r.sort_key },
         params = params,
         rows = rows, startup_cost = startup, total_cost = startup + rows * (op == "Scan" and 10 or 1),
@@ -157,8 +166,14 @@ local function start(st, params)
 end
 
 function M.begin_scan(plan, rel, params)
+    local cols = columns_of(rel)
+    if plan.needed then
+        local wanted = {}
+        for _, name in ipairs(plan.needed) do wanted[name] = cols[name] end
+        cols = wanted
+    end
     local st = { plan = plan, rel = rel, clients = {}, pages = 0, items = 0, scanned = 0,
-                 cols = columns_of(rel), natts = #rel.columns, consistent = consistent(rel) }
+                 cols = cols, natts = #rel.columns, consistent = consistent(rel) }
     start(st, params)
     return st
 end
