@@ -29,7 +29,7 @@ all:
 	@echo "PostgreSQL 15 server headers are missing: run 'make deps' (or 'make test'/'make demo')."; exit 1
 endif
 
-.PHONY: install-lua deps demo test lua-test crypto-module
+.PHONY: install-lua deps demo test lua-test crypto-module docker-test
 
 # Lua scripts go to $(sharedir)/dynamo_lua_fdw/, the default dynamo_lua_fdw.script_path.
 install-lua:
@@ -56,3 +56,8 @@ demo: deps
 test: deps
 	@$(MAKE) -s --no-print-directory all install t/lua/build/dlf_crypto.so
 	@t/bin/run-tests.sh
+
+# Builds docker/Dockerfile with buildah (no Docker daemon needed) and checks the image; as root.
+# make test runs it too, and says SKIP when buildah cannot work here. See docs/CONTAINER.md.
+docker-test: deps
+	@docker/test.sh

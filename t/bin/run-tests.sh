@@ -75,6 +75,20 @@ if [ -n "$tap" ]; then
 fi
 
 dlf_cleanup
+
+echo "== container (docker/test.sh: buildah, no Docker daemon)"
+if [ "${DLF_SKIP_CONTAINER:-}" = 1 ]; then
+    echo "SKIP: container test skipped because DLF_SKIP_CONTAINER=1"
+else
+    bash docker/test.sh 2>&1 | tee "$work/container.out"
+    last=$(grep -aE '^[0-9]+ passed, [0-9]+ failed$' "$work/container.out" | tail -1)
+    if [[ $last =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    elif ! grep -aq '^SKIP' "$work/container.out"; then
+        count 0 1
+    fi
+fi
+
 [ "$failed" -eq 0 ] && rm -rf "$work" || echo "test output kept in $work"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
