@@ -59,6 +59,7 @@ extern lua_State *dlf_lua_call(const char *entry, int nargs, const DlfArg *args,
 /* As dlf_lua_call, but for abort paths: reports a failure as a WARNING. */
 extern bool dlf_lua_call_noerror(const char *entry, int nargs, const DlfArg *args);
 extern void dlf_lua_done(lua_State *L);
+extern void dlf_lua_drop_writes(int level);
 extern size_t dlf_lua_bytes_used(void);
 
 /* Non-allocating readers of results (a wrong type is an ERROR naming the entry). */

@@ -126,6 +126,24 @@ append_options_json(StringInfo buf, List *options)
 	appendStringInfoChar(buf, '}');
 }
 
+/*
+ * A server's options, plus "_ambient_credentials": "false" when a non-superuser
+ * owns it: such a server (which its owner may point at any endpoint) must not
+ * sign with the PostgreSQL server's own credentials.  No real option can have
+ * that name: the validator refuses unknown names.
+ */
+static void
+append_server_options_json(StringInfo buf, ForeignServer *server)
+{
+	append_options_json(buf, server->options);
+	if (!superuser_arg(server->owner))
+	{
+		buf->len--;				/* reopen the object */
+		appendStringInfo(buf, "%s\"_ambient_credentials\":\"false\"}",
+						 buf->data[buf->len - 1] == '{' ? "" : ",");
+	}
+}
+
 /* The column a qual side refers to, or NULL. */
 static Var *
 qual_var(Node *node, Index relid)
@@ -380,7 +398,7 @@ describe_relation(Oid relid, Oid userid, PlannerInfo *root, RelOptInfo *baserel,
 	appendStringInfoString(&buf, ",\"server\":{\"name\":");
 	escape_json(&buf, server->servername);
 	appendStringInfoString(&buf, ",\"options\":");
-	append_options_json(&buf, server->options);
+	append_server_options_json(&buf, server);
 	appendStringInfoString(&buf, "},\"table\":");
 	append_options_json(&buf, table->options);
 	appendStringInfoString(&buf, ",\"user\":");
@@ -1192,7 +1210,7 @@ dlfImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	appendStringInfoString(&buf, "{\"server\":{\"name\":");
 	escape_json(&buf, server->servername);
 	appendStringInfoString(&buf, ",\"options\":");
-	append_options_json(&buf, server->options);
+	append_server_options_json(&buf, server);
 	appendStringInfoString(&buf, "},\"user\":");
 	append_options_json(&buf, user_mapping_options(GetUserId(), serverOid));
 	appendStringInfoString(&buf, ",\"remote_schema\":");

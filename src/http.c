@@ -126,12 +126,16 @@ dlf_http_perform(const DlfHttpRequest *req, DlfHttpResponse *resp)
 	int			running = 1;
 	int			left;
 	volatile CURLcode rc = CURLE_OK;
+	static char errbuf[CURL_ERROR_SIZE];
 
 	ensure_handles();
 	memset(resp, 0, sizeof(*resp));
 	initStringInfo(&resp->body);
 
 	curl_easy_reset(easy);
+	errbuf[0] = '\0';
+	/* libcurl's own words: "self-signed certificate" says more than the error code's text */
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(easy, CURLOPT_URL, req->url);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req->method);
@@ -192,7 +196,8 @@ dlf_http_perform(const DlfHttpRequest *req, DlfHttpResponse *resp)
 	if (rc != CURLE_OK)
 	{
 		resp->error_kind = classify(rc);
-		snprintf(resp->error_message, sizeof(resp->error_message), "%s", curl_easy_strerror(rc));
+		snprintf(resp->error_message, sizeof(resp->error_message), "%s",
+				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		return;
 	}
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp->status);

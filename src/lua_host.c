@@ -693,6 +693,62 @@ dlf_lua_done(lua_State *L)
 	lua_settop(L, 0);
 }
 
+/*
+ * Drops buffered writes without running any script, so that rolled-back
+ * writes can never reach a later COMMIT even when a broken script made
+ * Lua's own handler fail: at transaction end (level 0) the whole buffer and
+ * the scan states; for a rolled-back savepoint the entries whose level is at
+ * or above it (writes.lua tags each entry with its level).
+ */
+static int
+drop_writes(lua_State *L)
+{
+	int			level = *(int *) lua_touserdata(L, 1);
+	int			n;
+
+	lua_getfield(L, LUA_REGISTRYINDEX, REG_PERSISTENT);
+	if (level == 0)
+	{
+		lua_newtable(L);
+		lua_setfield(L, -2, "writes");
+		lua_newtable(L);
+		lua_setfield(L, -2, "states");
+		return 0;
+	}
+	lua_getfield(L, -1, "writes");
+	if (!lua_istable(L, -1))
+		return 0;
+	lua_newtable(L);			/* the kept entries */
+	n = 0;
+	for (int i = 1; i <= (int) lua_objlen(L, -2); i++)
+	{
+		lua_rawgeti(L, -2, i);
+		lua_getfield(L, -1, "level");
+		if (lua_tonumber(L, -1) < level)
+		{
+			lua_pop(L, 1);
+			lua_rawseti(L, -2, ++n);
+		}
+		else
+			lua_pop(L, 2);
+	}
+	lua_setfield(L, -3, "writes");
+	return 0;
+}
+
+void
+dlf_lua_drop_writes(int level)
+{
+	static int	drop_level;
+
+	if (dlf_L == NULL)
+		return;
+	drop_level = level;
+	lua_settop(dlf_L, 0);
+	(void) lua_cpcall(dlf_L, drop_writes, &drop_level);
+	lua_settop(dlf_L, 0);
+}
+
 /* ---------- reading results without allocating ---------- */
 
 static void

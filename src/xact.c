@@ -29,10 +29,13 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			(void) dlf_lua_call_noerror("xact_end", 0, &none);
+			dlf_lua_drop_writes(0); /* even if a broken script failed above */
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			(void) dlf_lua_call_noerror("xact_abort", 0, &none);
+			/* rolled-back writes must never reach a later COMMIT, scripts or not */
+			dlf_lua_drop_writes(0);
 			break;
 	}
 }
@@ -46,7 +49,11 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId 
 		return;
 	level.ival = GetCurrentTransactionNestLevel();
 	if (event == SUBXACT_EVENT_ABORT_SUB)
-		(void) dlf_lua_call_noerror("xact_abort_sub", 1, &level);
+	{
+		/* if Lua could not drop the savepoint's writes (a broken script), C does */
+		if (!dlf_lua_call_noerror("xact_abort_sub", 1, &level))
+			dlf_lua_drop_writes(level.ival);
+	}
 	else
 		dlf_lua_done(dlf_lua_call("xact_commit_sub", 1, &level, 0));
 }

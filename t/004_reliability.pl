@@ -260,15 +260,7 @@ if (section('ambiguous')) {
     is($out, '0', 'the transaction was rolled back (its local row is not there)');
     is_deeply([sort map { $_->{k}{S} } grep { $_->{k}{S} =~ /^lost/ } @{ ddb_items($W) }], [qw(lost1 lost2 lost3)],
         'DynamoDB did apply the writes (each once): the error had to say so');
-    # TODO(bug, lua/dynamo_lua_fdw/writes.lua failure()): for a failure whose outcome is unknown (lost
-    # connection, timeout, HTTP 5xx) the detail starts "0 of 3 buffered writes were applied before the
-    # failure; the others were not", then contradicts itself with "may or may not have been applied".
-    # Skipped (not failed) while the bug is there, as in t/002; it runs by itself once fixed.
-    SKIP: {
-        skip 'TODO: known bug in writes.lua: the detail claims "the others were not" applied after a lost answer', 1
-          if $err =~ /DETAIL:  0 of 3 buffered writes were applied before the failure; the others were not\./;
-        unlike($err, qr/the others were not/, 'the detail does not claim that writes with an unknown outcome were not applied');
-    }
+    unlike($err, qr/the others were not/, 'the detail does not claim that writes with an unknown outcome were not applied');
     no_crash('ambiguous writes');
     $timing{ambiguous} = time() - $t0;
 }
@@ -309,15 +301,8 @@ if (section('abort')) {
     $bg->quit;
     my %have = map { $_->{k}{S} => 1 } grep { $_->{k}{S} =~ /^abort-/ } @{ ddb_items($W) };
     ok($have{'abort-committed'} && $have{'abort-sp-committed'}, 'the committed items are in DynamoDB');
-    # TODO(bug, src/xact.c + lua/dynamo_lua_fdw/writes.lua): the write buffer lives in capi.persistent() and
-    # is emptied only by the Lua abort handlers; when they cannot run, the rolled-back writes stay buffered
-    # and the next COMMIT of the backend sends them. Skipped while so (see docs/RELIABILITY.md).
-    SKIP: {
-        skip 'TODO: known bug: writes of a rolled-back transaction/savepoint were applied by the next COMMIT ('
-          . join(', ', grep { /rolled-back/ } sort keys %have) . ')', 2 if grep { /rolled-back/ } keys %have;
-        ok(!$have{'abort-rolled-back'}, 'the write of the rolled-back transaction never reached DynamoDB');
-        ok(!$have{'abort-sp-rolled-back'}, 'nor the write rolled back to the savepoint');
-    }
+    ok(!$have{'abort-rolled-back'}, 'the write of the rolled-back transaction never reached DynamoDB');
+    ok(!$have{'abort-sp-rolled-back'}, 'nor the write rolled back to the savepoint');
     no_crash('rollback with a broken script');
     $timing{abort} = time() - $t0;
 }
@@ -372,13 +357,7 @@ if (section('big')) {
     is($out, '0', 'the transaction was rolled back');
     ok(!ddb_get($B, { k => { S => 'huge1' } }) && !ddb_get($B, { k => { S => 'small1' } }),
         'neither the big item nor the small one of the same request is in DynamoDB');
-    # TODO(bug, lua/dynamo_lua_fdw/writes.lua send_chunk/failure): when a whole BatchWriteItem request
-    # fails, the error names the first item of the request, not the one DynamoDB refused.
-    SKIP: {
-        skip 'TODO: known bug in writes.lua: a refused request is reported under its first item (small1)', 1
-          if $err =~ /could not write DynamoDB item \S*small1/;
-        like($err, qr/could not write DynamoDB item \S*huge1/, 'the error names the item that is too big');
-    }
+    like($err, qr/could not write DynamoDB item \S*huge1/, 'the error names the item that is too big');
     no_crash('400 KB items');
     $timing{big} = time() - $t0;
 }
@@ -669,9 +648,7 @@ if (section('tls')) {
     is($lines->('self', qr/^forwarded /m), 0, 'no request was sent over the unverified connection');
     is($lines->('self', qr/^tls-error /m), 1, 'one failed handshake: a TLS failure is not retried');
 
-    # TODO(improvement, src/http.c): the libcurl text is curl_easy_strerror()'s generic one ("SSL peer
-    # certificate or SSH remote key was not OK"); CURLOPT_ERRORBUFFER would say why ("self-signed
-    # certificate", "no alternative certificate subject name matches"). Skipped while so.
+    # libcurl's error buffer says why the certificate was refused (src/http.c).
     my $self_err = $err;
 
     ($out, $err) = sql("SELECT count(*) " . routed('self_ca_g', $S));
@@ -686,12 +663,8 @@ if (section('tls')) {
     ($out, $err) = sql("SELECT count(*) " . routed('wrong_ca_g', $S));
     like($err, qr/ERROR:  HV00N: could not establish a TLS connection to DynamoDB at .*\n(?:.*\n)*HINT:  .*valid for its host name/,
         'a certificate from the trusted CA but for another host name: ERROR HV00N');
-    SKIP: {
-        skip 'TODO: src/http.c reports only curl_easy_strerror(), not why the certificate was refused', 2
-          if $self_err =~ /SSL peer certificate or SSH remote key was not OK/;
-        like($self_err, qr/self[- ]signed/, 'the error says the certificate is self-signed');
-        like($err, qr/subject name|host ?name/i, 'the error says the certificate is for another host name');
-    }
+    like($self_err, qr/self[- ]signed/, 'the error says the certificate is self-signed');
+    like($err, qr/subject name|host ?name/i, 'the error says the certificate is for another host name');
     ($out, $err) = sql("SELECT count(*) " . routed('good_missing_g', $S));
     like($err, qr/ERROR:  HV00N: could not establish a TLS connection to DynamoDB at .*: .*\n(?:.*\n)*HINT:  .*ca_file/,
         'ca_file naming a missing file: ERROR HV00N naming ca_file');
@@ -755,16 +728,7 @@ if (section('fuzz_responses')) {
     note('SQLSTATEs of the errors: ' . join(', ', map { "$_ x$states{$_}" } sort keys %states));
     my %seen;
     my @kinds = grep { !$seen{$_}++ } map { my ($st, $m) = /^(\w{5}): (.*)$/s; "$st: " . ($m =~ s/\d+/N/gr) } @unclear;
-    # TODO(bug, lua/dynamo_lua_fdw/catalog.lua, paging.lua, mappings/typed.lua import): answers of the
-    # right JSON type but the wrong shape are used unchecked: a malformed DescribeTable is even cached for
-    # 60 s and breaks every later query on that table in the backend ("attempt to index local 'pk_key'",
-    # XX000 "a DynamoDB item key has one or two attributes"). They must be "malformed response" errors
-    # (HV000), never raw Lua runtime errors or XX000. Skipped while so; see docs/RELIABILITY.md.
-    SKIP: {
-        skip 'TODO: known bug: ' . scalar(@unclear) . ' malformed responses gave raw Lua errors or XX000 ('
-          . scalar(@kinds) . ' kinds)', 1 if @unclear;
-        is(scalar @unclear, 0, 'every malformed response gave a clear error, never a raw Lua runtime error or XX000');
-    }
+    is(scalar @unclear, 0, 'every malformed response gave a clear error, never a raw Lua runtime error or XX000');
     note("unclear error: $_") for @kinds[0 .. ($#kinds < 9 ? $#kinds : 9)];
     ($out, $err) = sql("SELECT count(*) " . routed('fuzzsrv_g', $F));
     is($out, '0', 'after the fuzzing the same server answers correctly again');
@@ -1013,10 +977,6 @@ EOS
     my @differ_dup = grep { $dup_list->($queries[$_ - 1]) } @differ_all;
     my $dups = grep { $dup_list->($_) } @queries;
     my $nonempty = grep { $_->[0] > 0 } values %result;
-    # TODO(bug, lua/dynamo_lua_fdw/mappings/typed.lua begin_task / planner.lua): on a typed table a key
-    # condition with an empty string (pk = '', pk IN ('', ...)) is sent to DynamoDB, which refuses it
-    # (ValidationException, 22023); no item has an empty key, so the answer is no rows (the generic table
-    # does so). Counted apart while the bug is there.
     my $empty_key = qr/cannot contain an empty string value/;
     my @known = grep { /$empty_key/ } @errors;
     @errors = grep { !/$empty_key/ } @errors;
@@ -1027,35 +987,17 @@ EOS
     is(scalar(@differ), 0, 'every one (but those with a value twice in a list, below) returned the same rows from the '
       . 'foreign table as from the local copy')
       or diag(join("\n", map { "query $_ ($result{$_}[0] rows, $result{$_}[1] differ): " . $queries[$_ - 1] } @differ[0 .. ($#differ < 4 ? $#differ : 4)]));
-    # TODO(bug, lua/dynamo_lua_fdw/mappings/generic.lua resolve/make_tasks, planner.lua IN lists): a value
-    # given twice in an IN list on region, table_name or the partition key is fetched twice, and every
-    # matching row comes back twice (PostgreSQL's own check of the qual cannot remove the copy).
-    SKIP: {
-        skip "TODO: known bug: $dups queries have a value twice in an IN list; " . scalar(@differ_dup)
-          . ' of them returned rows twice', 1 if @differ_dup;
-        is(scalar(@differ_dup), 0, "the $dups queries with a value twice in a list return each row once");
-    }
-    SKIP: {
-        skip 'TODO: known bug: ' . scalar(@known) . ' typed-table queries with an empty key value failed with '
-          . 'ValidationException instead of returning no rows', 1 if @known;
-        is(scalar(@known), 0, 'an empty key value on the typed table means no rows, not an error');
-    }
+    is(scalar(@differ_dup), 0, "the $dups queries with a value twice in a list return each row once");
+    is(scalar(@known), 0, 'an empty key value on the typed table means no rows, not an error');
     # The two bugs, each in one deterministic statement.
     ($out, $err) = sql("SELECT count(*) FROM where_t WHERE pk = ''");
-    SKIP: {
-        skip 'TODO: known bug: typed WHERE pk = \'\' is sent to DynamoDB and refused', 1 if $err =~ /$empty_key/;
-        is($out, '0', "typed table: WHERE pk = '' returns no rows");
-    }
+    is($out, '0', "typed table: WHERE pk = '' returns no rows");
     my ($pk1) = sql("SELECT pk FROM local_t GROUP BY pk ORDER BY count(*) DESC, pk LIMIT 1");
     my ($want) = sql("SELECT count(*) FROM local_t WHERE pk = " . $lit->($pk1));
     ($out) = sql("SELECT count(*) FROM where_t WHERE pk IN (" . $lit->($pk1) . ', ' . $lit->($pk1) . ")");
     my ($gout) = sql("SELECT count(*) FROM faulty_g WHERE region = 'us-east-1' AND table_name IN ('$W1', '$W1')");
-    SKIP: {
-        skip "TODO: known bug: IN lists with a value twice return rows twice (typed $out rows for $want items, "
-          . "generic $gout for 60)", 2 if $out == 2 * $want || $gout == 120;
-        is($out, $want, 'typed table: pk IN (x, x) returns each row once');
-        is($gout, 60, 'generic table: table_name IN (t, t) returns each row once');
-    }
+    is($out, $want, 'typed table: pk IN (x, x) returns each row once');
+    is($gout, 60, 'generic table: table_name IN (t, t) returns each row once');
     cmp_ok($nonempty, '>', @queries / 4, "and the conditions are not trivially empty ($nonempty queries returned rows)");
     $c = counts();
     note('DynamoDB operations of the fuzz: ' . join(', ', map { "$_ $c->{ops}{$_}" } sort keys %{ $c->{ops} }));

@@ -2,7 +2,11 @@
 -- a query does not pay a DescribeTable round trip each time.
 local capi = require "dynamo_lua_fdw.capi"
 
+local errors = require "dynamo_lua_fdw.errors"
+
 local M = {}
+
+local KEY_TYPES = { S = true, N = true, B = true }
 
 M.TTL = 60
 
@@ -17,13 +21,23 @@ function M.describe(client, table_name)
     if hit and now - hit.at < M.TTL then return hit.value end
 
     local t = client:call("DescribeTable", { TableName = table_name }).Table
+    if type(t) ~= "table" or type(t.KeySchema) ~= "table" or type(t.AttributeDefinitions) ~= "table" then
+        errors.malformed("DescribeTable", "has no Table with KeySchema and AttributeDefinitions")
+    end
     local types = {}
-    for _, a in ipairs(t.AttributeDefinitions or {}) do types[a.AttributeName] = a.AttributeType end
-    local value = { item_count = t.ItemCount, size_bytes = t.TableSizeBytes }
-    for _, k in ipairs(t.KeySchema or {}) do
-        local key = { name = k.AttributeName, type = types[k.AttributeName] }
+    for _, a in ipairs(t.AttributeDefinitions) do
+        if type(a) == "table" and type(a.AttributeName) == "string" then types[a.AttributeName] = a.AttributeType end
+    end
+    local value = { item_count = tonumber(t.ItemCount), size_bytes = tonumber(t.TableSizeBytes) }
+    for _, k in ipairs(t.KeySchema) do
+        local key = type(k) == "table" and { name = k.AttributeName, type = types[k.AttributeName] }
+        if not (key and type(key.name) == "string" and KEY_TYPES[key.type]) then
+            errors.malformed("DescribeTable", "has a key without a name and an S, N or B type")
+        end
         if k.KeyType == "HASH" then value.partition_key = key else value.sort_key = key end
     end
+    if not value.partition_key then errors.malformed("DescribeTable", "has no partition (HASH) key") end
+    -- only a schema that passed the checks is cached
     P.catalog[id] = { at = now, value = value }
     return value
 end

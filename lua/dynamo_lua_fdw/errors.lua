@@ -14,6 +14,13 @@ function M.raise(e)
     error(setmetatable(e, error_mt), 0)
 end
 
+-- A DynamoDB answer of the right JSON type but the wrong shape (what it lacked is `what`).
+function M.malformed(operation, what)
+    M.raise{ sqlstate = "HV000", message = string.format("malformed DynamoDB %s response", operation),
+        detail = string.format("The response %s.", what),
+        hint = "Check that the endpoint is a DynamoDB endpoint." }
+end
+
 -- True when err was raised by M.raise (rather than a plain Lua error string).
 function M.is_structured(err)
     return getmetatable(err) == error_mt

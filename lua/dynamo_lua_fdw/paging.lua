@@ -2,6 +2,8 @@
 -- from a key schema, and the loop that walks a list of such tasks until a
 -- page has rows.  A page that is empty but carries LastEvaluatedKey is
 -- followed, so no row is skipped; each page is read once, so none repeats.
+local errors = require "dynamo_lua_fdw.errors"
+
 local M = {}
 
 local Reader = {}
@@ -37,13 +39,20 @@ function Reader:next_page(stats)
         stats.capacity = (stats.capacity or 0) + (tonumber(resp.ConsumedCapacity.CapacityUnits) or 0)
     end
     if self.op == "GetItem" then
+        if resp.Item ~= nil and type(resp.Item) ~= "table" then errors.malformed("GetItem", "has an Item that is no object") end
         items = resp.Item and { resp.Item } or {}
         stats.items, stats.scanned = stats.items + #items, stats.scanned + #items
         self.done = true
     else
         items = resp.Items or {}
-        stats.items = stats.items + (resp.Count or #items)
-        stats.scanned = stats.scanned + (resp.ScannedCount or #items)
+        if type(items) ~= "table" or (resp.LastEvaluatedKey ~= nil and type(resp.LastEvaluatedKey) ~= "table") then
+            errors.malformed(self.op, "has Items or LastEvaluatedKey of the wrong type")
+        end
+        for i = 1, #items do
+            if type(items[i]) ~= "table" then errors.malformed(self.op, "has an item that is no object") end
+        end
+        stats.items = stats.items + (tonumber(resp.Count) or #items)
+        stats.scanned = stats.scanned + (tonumber(resp.ScannedCount) or #items)
         self.request.ExclusiveStartKey = resp.LastEvaluatedKey
         self.done = resp.LastEvaluatedKey == nil
     end

@@ -168,6 +168,16 @@ local function compare_decimal(a, b)
 end
 M.compare_decimal = compare_decimal
 
+-- One text per distinct key value: equal numbers ('1', '1.0', '1E0') give the same text.
+function M.canonical(av)
+    if av.N then
+        local sign, digits, point = decimal_parts(av.N)
+        return "N" .. sign .. ":" .. digits .. ":" .. point
+    end
+    if av.B then return "B" .. av.B end
+    return "S" .. av.S
+end
+
 -- Compares two AttributeValues of one key type (S bytes, N numbers, B unsigned bytes): -1, 0, 1.
 function M.compare(a, b, base64_decode)
     if a.N then return compare_decimal(a.N, b.N) end

@@ -129,10 +129,14 @@ end
 
 local function failure(err, e, applied, total)
     if not errors.is_structured(err) then error(err, 0) end -- cancel and other PostgreSQL errors
+    -- no answer, or a server error: DynamoDB may have applied the failing request or not
+    local unknown = err.sqlstate == "HV00N" or (tonumber(err.http_status) or 0) >= 500
     err.message = string.format("could not write DynamoDB item %s: %s", e.describe, err.message)
-    err.detail = string.format("%d of %d buffered writes were applied before the failure; "
-        .. "the others were not. Writes in different requests are not atomic.%s",
-        applied, total, err.detail and (" " .. err.detail) or "")
+    err.detail = string.format("%d of %d buffered writes were applied before the failing request; %s "
+        .. "Writes in different requests are not atomic.%s", applied, total,
+        unknown and "the writes of the failing request may or may not have been applied, later ones were not."
+            or "the others were not applied.",
+        err.detail and (" " .. err.detail) or "")
     error(err, 0)
 end
 
@@ -146,6 +150,21 @@ local function entry_of(chunk, request)
     return chunk[1]
 end
 
+-- The entry a failed request is reported under: for "item size exceeded" the largest one
+-- (DynamoDB does not say which), else the first one still pending.
+local function culprit(chunk, left, err)
+    if errors.is_structured(err) and err.aws_code == "ValidationException"
+        and tostring(err.message):lower():find("size", 1, true) then
+        local biggest, size = chunk[1], -1
+        for _, e in ipairs(chunk) do
+            local n = #json.encode(request_of(e))
+            if n > size then biggest, size = e, n end
+        end
+        return biggest
+    end
+    return entry_of(chunk, left[1])
+end
+
 -- Sends one chunk with BatchWriteItem, retrying UnprocessedItems with backoff.
 -- DynamoDB applied every write of the chunk that is not in pending.
 local function send_chunk(group, chunk, applied, total)
@@ -156,7 +175,7 @@ local function send_chunk(group, chunk, applied, total)
     while pending and next(pending) do
         local left = pending[group.table] or {}
         local ok, resp = pcall(group.client.call, group.client, "BatchWriteItem", { RequestItems = pending })
-        if not ok then failure(resp, entry_of(chunk, left[1]), applied + #chunk - #left, total) end
+        if not ok then failure(resp, culprit(chunk, left, resp), applied + #chunk - #left, total) end
         pending = resp.UnprocessedItems
         if pending and next(pending) then
             left = pending[group.table] or {}

@@ -132,3 +132,19 @@ T.test("only the columns the query reads are built", function()
     values = generic.fetch(st)
     T.ok(values[6] ~= nil and values[1] ~= nil, "whole rows when needed")
 end)
+
+T.test("a table or key listed twice is read once (no row twice)", function()
+    calls, pages = {}, {}
+    local pk = { index = 3, column = "partition_key", op = "= ANY", func = "texteq", values = { "a", "a" } }
+    local tbl = { index = 2, column = "table_name", op = "= ANY", func = "texteq", values = { "t", "t" } }
+    local r = rel({ REGION, tbl, pk })
+    pages = { { Items = { item("a") }, Count = 1, ScannedCount = 1 } }
+    local st = generic.begin_scan(generic.plan_scan(r).plan, r, {})
+    local _, n = generic.fetch(st)
+    T.eq(n, 1)
+    local _, n2 = generic.fetch(st)
+    T.eq(n2, 0)
+    local queries = 0
+    for _, c in ipairs(calls) do if c.op == "Query" then queries = queries + 1 end end
+    T.eq(queries, 1)
+end)

@@ -40,6 +40,16 @@ RESET ROLE;
 SHOW dynamo_lua_fdw.lua_memory_limit;
 -- a read-only table refuses writes
 INSERT INTO good_t VALUES ('x');
+-- a server a non-superuser owns never signs with the database server's own credentials
+GRANT USAGE ON FOREIGN DATA WRAPPER dynamo_lua_fdw TO dlf_plain;
+SET ROLE dlf_plain;
+CREATE SERVER mine FOREIGN DATA WRAPPER dynamo_lua_fdw OPTIONS (endpoint 'http://127.0.0.1:1', max_retries '0');
+CREATE FOREIGN TABLE mine_t (k text) SERVER mine OPTIONS (table 'anything');
+SELECT * FROM mine_t;
+CREATE USER MAPPING FOR CURRENT_USER SERVER mine OPTIONS (access_key_id 'AKIDPLAIN', secret_access_key 'plain-secret');
+DO $$ BEGIN PERFORM * FROM mine_t;
+EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'with a user mapping it signs and connects: %', SQLSTATE; END $$;
+RESET ROLE;
 DROP OWNED BY dlf_plain;
 DROP ROLE dlf_plain;
 DROP SERVER good CASCADE;

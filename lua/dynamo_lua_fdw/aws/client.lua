@@ -236,7 +236,7 @@ function Client:send(op, body, creds, attempt)
                 return nil, doc
             end
             f = { status = status, headers = rheaders, malformed = true, body_excerpt = excerpt(rbody),
-                error_text = ok and "not a JSON object" or ("invalid JSON: " .. tostring(doc)) }
+                error_text = (ok or doc == nil) and "not a JSON object" or ("invalid JSON: " .. tostring(doc)) }
             outcome = outcome .. ", malformed body"
         else
             local ok, doc = pcall(cjson.decode, rbody)

@@ -379,6 +379,14 @@ function M.resolve(opts)
     local notes = {}
     local c = from_user_mapping(opts)
     if c then return c end
+    -- A server a non-superuser owns (and so may point anywhere) never lends out the database
+    -- server's own credentials: only its user mappings' (src/fdw.c marks such servers).
+    if (opts.server_options or {})._ambient_credentials == "false" then
+        errors.raise{ sqlstate = "28000", message = "no AWS credentials in the user mapping",
+            detail = "The server is owned by a role that is not a superuser, so the PostgreSQL server's own "
+                .. "credentials (environment, files, container, instance metadata) are not used for it.",
+            hint = "Give access_key_id and secret_access_key in the user mapping, or let a superuser own the server." }
+    end
     local name, explicit = M.profile_name(opts)
     if explicit then
         c = from_profile(name, true, notes)

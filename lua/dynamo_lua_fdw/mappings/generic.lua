@@ -163,6 +163,7 @@ local function start(st, params)
     st.tasks = make_tasks(st.plan, params)
     st.task_i = 0
     st.reader = nil
+    st.seen = {}
 end
 
 function M.begin_scan(plan, rel, params)
@@ -197,6 +198,11 @@ local function begin_task(st, t)
     local pk_av = t.pk and typed_key(t.pk, schema.partition_key)
     local sk_av = t.sk and schema.sort_key and typed_key(t.sk, schema.sort_key)
     if (t.pk and not pk_av) or (t.sk and t.pk and not sk_av) then return nil end
+    -- the same table, or key, listed twice (IN ('a', 'a'), or 1 and 1.0) is read once
+    local id = t.region .. "\0" .. t.table .. "\0" .. (pk_av and planner.canonical(pk_av) or "")
+        .. "\0" .. (sk_av and planner.canonical(sk_av) or "")
+    if st.seen[id] then return nil end
+    st.seen[id] = true
     local op, request = paging.request(t.table, schema, pk_av, sk_av, st.consistent)
     if op == "Scan" and not st.warned then
         st.warned = true
@@ -211,6 +217,9 @@ local function add_rows(st, t, items, values, n)
     local pk, sk = schema.partition_key, schema.sort_key
     for _, item in ipairs(items) do
         local base = n * natts
+        if type(item[pk.name]) ~= "table" or (sk and type(item[sk.name]) ~= "table") then
+            errors.malformed("Query/Scan", "has an item without its key attributes")
+        end
         local keys = { { name = pk.name, value = item[pk.name] } }
         if sk then keys[2] = { name = sk.name, value = item[sk.name] } end
         if cols.oid then values[base + cols.oid] = rowid.compose(t.region, t.table, keys) end

@@ -174,7 +174,7 @@ local function values_of(src, params)
 end
 
 local function start(st, params)
-    st.tasks, st.task_i, st.reader = {}, 0, nil
+    st.tasks, st.task_i, st.reader, st.seen = {}, 0, nil, {}
     local keys = st.plan.keys
     if not keys then
         st.tasks[1] = {}
@@ -206,6 +206,7 @@ function M.rescan(st, params) start(st, params) end
 -- (text that is no number for an N key, say).
 local function key_av(st, key, text)
     local ok, av = pcall(columns.encoder(st.by[key.name]), text)
+    if ok and (av.S == "" or av.B == "") then return nil end -- key values are never empty
     if ok then return av end
     if not errors.is_structured(av) then error(av, 0) end
     return nil
@@ -219,6 +220,10 @@ local function begin_task(st, t)
     end
     local v = { pk = key_av(st, schema.partition_key, t.pk) }
     if not v.pk then return nil end
+    -- a key listed twice (pk IN ('a', 'a'), or 1 and 1.0) is fetched once: no row comes back twice
+    local id = planner.canonical(v.pk)
+    if st.seen[id] then return nil end
+    st.seen[id] = true
     for _, name in ipairs({ "eq", "lo", "hi" }) do
         if t[name] then
             v[name] = key_av(st, schema.sort_key, t[name])
@@ -413,8 +418,15 @@ function M.import(info)
     local names, start = {}, nil
     repeat
         local resp = client:call("ListTables", { ExclusiveStartTableName = start })
-        for _, n in ipairs(resp.TableNames or {}) do names[#names + 1] = n end
+        if type(resp.TableNames or {}) ~= "table" then errors.malformed("ListTables", "has no list of TableNames") end
+        for _, n in ipairs(resp.TableNames or {}) do
+            if type(n) ~= "string" then errors.malformed("ListTables", "has a table name that is no string") end
+            names[#names + 1] = n
+        end
         start = resp.LastEvaluatedTableName
+        if start ~= nil and type(start) ~= "string" then
+            errors.malformed("ListTables", "has a LastEvaluatedTableName that is no string")
+        end
     until not start
 
     local statements = {}
@@ -426,7 +438,8 @@ function M.import(info)
             local schema = catalog.describe(client, name)
             local items = {}
             if sample_size > 0 then
-                items = client:call("Scan", { TableName = name, Limit = sample_size }).Items or {}
+                local stats = { pages = 0, items = 0, scanned = 0 }
+                items = paging.reader(client, "Scan", { TableName = name, Limit = sample_size }):next_page(stats)
             end
             local defs = columns.infer(items, schema, { raw_item_column = info.options.raw_item_column })
             statements[#statements + 1] = columns.create_table_sql(info.local_schema, local_name,
