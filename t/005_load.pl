@@ -221,7 +221,9 @@ cmp_ok($total // 0, '>', 200, "pgbench committed " . ($total // 0) . " transacti
 
 # ---------- DynamoDB holds exactly what committed ----------
 my ($logged, $live) = split /\|/, $node->safe_psql('postgres', "SELECT count(*), count(*) FILTER (WHERE NOT deleted) FROM load_log");
-is($logged, $per{insert}, "every committed insert is in the local log ($logged)") if defined $per{insert};
+# pgbench may not count a transaction that committed just as -T ran out: at most one per client
+ok($logged >= $per{insert} && $logged <= $per{insert} + $clients,
+    "every committed insert is in the local log ($logged logged, pgbench counted $per{insert})") if defined $per{insert};
 my @want = sort split /\n/, $node->safe_psql('postgres',
     "SELECT 'c' || client || '/' || k FROM load_log WHERE NOT deleted ORDER BY 1");
 my @have = sort @{ ddb_keys($L) };
