@@ -29,7 +29,7 @@ all:
 	@echo "PostgreSQL 15 server headers are missing: run 'make deps' (or 'make test'/'make demo')."; exit 1
 endif
 
-.PHONY: install-lua deps demo test lua-test crypto-module docker-test
+.PHONY: install-lua deps demo test lua-test crypto-module docker-test bench
 
 # Lua scripts go to $(sharedir)/dynamo_lua_fdw/, the default dynamo_lua_fdw.script_path.
 install-lua:
@@ -61,3 +61,8 @@ test: deps
 # make test runs it too, and says SKIP when buildah cannot work here. See docs/CONTAINER.md.
 docker-test: deps
 	@docker/test.sh
+
+# Side by side with the AWS SDK for JavaScript v3 against DynamoDB Local; writes docs/BENCHMARKS.md.
+bench: deps
+	@$(MAKE) -s --no-print-directory all install
+	@bench/run.sh
