@@ -29,7 +29,6 @@ char	   *dlf_script_path = NULL;
 int			dlf_lua_memory_limit_kb = 256 * 1024;
 
 static lua_State *dlf_L = NULL;
-static size_t lua_bytes_used = 0;
 static int	msgh_ref = LUA_NOREF;
 static int	trampoline_ref = LUA_NOREF;
 
@@ -73,6 +72,16 @@ dlf_define_lua_gucs(void)
 
 /* ---------- allocator with a cap ---------- */
 
+/*
+ * LuaJIT's own allocator (from luaL_newstate) does the work, much faster than
+ * going through malloc/free for every string and table; this wrapper only
+ * counts bytes and refuses growth past dynamo_lua_fdw.lua_memory_limit.  The
+ * few kB allocated before the wrapper was installed are not counted.
+ */
+static lua_Alloc luajit_alloc = NULL;
+static void *luajit_alloc_ud = NULL;
+static long long lua_bytes_used = 0;
+
 static void *
 dlf_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
@@ -83,25 +92,25 @@ dlf_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		osize = 0;
 	if (nsize == 0)
 	{
-		free(ptr);
+		(void) luajit_alloc(luajit_alloc_ud, ptr, osize, 0);
 		lua_bytes_used -= osize;
 		return NULL;
 	}
 	/* Growing past the cap fails; Lua turns that into a memory error.  Shrinking never fails. */
 	if (nsize > osize &&
-		lua_bytes_used + (nsize - osize) > (size_t) dlf_lua_memory_limit_kb * 1024)
+		lua_bytes_used + (long long) (nsize - osize) > (long long) dlf_lua_memory_limit_kb * 1024)
 		return NULL;
-	p = realloc(ptr, nsize);
+	p = luajit_alloc(luajit_alloc_ud, ptr, osize, nsize);
 	if (p == NULL)
 		return nsize <= osize ? ptr : NULL;
-	lua_bytes_used = lua_bytes_used - osize + nsize;
+	lua_bytes_used += (long long) nsize - (long long) osize;
 	return p;
 }
 
 size_t
 dlf_lua_bytes_used(void)
 {
-	return lua_bytes_used;
+	return lua_bytes_used > 0 ? (size_t) lua_bytes_used : 0;
 }
 
 /* ---------- sandboxed script loading ---------- */
@@ -588,7 +597,12 @@ dlf_lua(void)
 	if (pending_error_context == NULL)
 		pending_error_context = AllocSetContextCreate(TopMemoryContext, "dynamo_lua_fdw errors",
 													  ALLOCSET_SMALL_SIZES);
-	L = lua_newstate(dlf_alloc, NULL);
+	L = luaL_newstate();
+	if (L != NULL)
+	{
+		luajit_alloc = lua_getallocf(L, &luajit_alloc_ud);
+		lua_setallocf(L, dlf_alloc, NULL);
+	}
 	if (L == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),

@@ -13,6 +13,7 @@ use JSON::PP;
 use POSIX qw(strftime);
 use Time::HiRes qw(time sleep);
 use Time::Local qw(timegm);
+use DlfTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -34,13 +35,9 @@ my %secret = (
 );
 
 # ---------- the fault proxy (it exits when this script's end of its stdin closes) ----------
-my ($proxy_in, $proxy_out, $proxy_err) = ('', '', '');
-my $proxy = IPC::Run::start(['node', "$root/t/bin/fault-proxy.js", '0', $ddb, '--exit-on-eof'],
-    '<', \$proxy_in, '>', \$proxy_out, '2>', \$proxy_err);
-my $deadline = time() + 15;
-while ($proxy_out !~ /^\d+\n/ && time() < $deadline) { $proxy->pump_nb; sleep 0.05; }
-my ($proxy_port) = $proxy_out =~ /^(\d+)\n/ or die "the fault proxy did not start: $proxy_err";
-my $purl = "http://127.0.0.1:$proxy_port";
+my $fault_proxy = DlfTest::start_fault_proxy($root, $ddb);
+my $proxy = $fault_proxy->{h};
+my $purl = "http://127.0.0.1:$fault_proxy->{port}";
 my $http = HTTP::Tiny->new(timeout => 10);
 
 sub proxy_post {

@@ -18,6 +18,7 @@ use IPC::Run;
 use JSON::PP;
 use POSIX qw(strftime);
 use Time::HiRes qw(time sleep);
+use DlfTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -36,16 +37,7 @@ my $json = JSON::PP->new->canonical->utf8;
 my $bytes_json = JSON::PP->new->canonical;
 
 # ---------- the fault proxy (it exits when this script's end of its stdin closes) ----------
-sub start_helper {
-    my ($cmd, $what) = @_;
-    my ($in, $out, $err) = ('', '', '');
-    my $h = IPC::Run::start($cmd, '<', \$in, '>', \$out, '2>', \$err);
-    my $deadline = time() + 15;
-    while ($out !~ /^\d+\n/ && time() < $deadline) { $h->pump_nb; sleep 0.05; }
-    my ($port) = $out =~ /^(\d+)\n/ or die "$what did not start: $err";
-    return { h => $h, port => $port, out => \$out, err => \$err };
-}
-my $proxy = start_helper(['node', "$root/t/bin/fault-proxy.js", '0', $ddb, '--exit-on-eof'], 'the fault proxy');
+my $proxy = DlfTest::start_fault_proxy($root, $ddb);
 my $purl = "http://127.0.0.1:$proxy->{port}";
 my $http = HTTP::Tiny->new(timeout => 10);
 
@@ -615,7 +607,7 @@ if (section('tls')) {
     }
     my %tls;
     for my $name (qw(self good wrong)) {
-        $tls{$name} = start_helper(['node', "$root/t/bin/tls-forward.js", '0', "$dir/$name.pem", "$dir/$name.key", $ddb,
+        $tls{$name} = DlfTest::start_helper(['node', "$root/t/bin/tls-forward.js", '0', "$dir/$name.pem", "$dir/$name.key", $ddb,
             '--exit-on-eof'], "the TLS forwarder ($name)");
     }
     my $https = sub { "https://127.0.0.1:$tls{$_[0]}{port}" };

@@ -10,6 +10,7 @@ use HTTP::Tiny;
 use IPC::Run;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
+use DlfTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -21,13 +22,9 @@ my $clients = 8;
 my $started = time();
 
 # ---------- the fault proxy, for the long-lived backend ----------
-my ($proxy_in, $proxy_out, $proxy_err) = ('', '', '');
-my $proxy = IPC::Run::start(['node', "$root/t/bin/fault-proxy.js", '0', $ddb, '--exit-on-eof'],
-    '<', \$proxy_in, '>', \$proxy_out, '2>', \$proxy_err);
-my $deadline = time() + 15;
-while ($proxy_out !~ /^\d+\n/ && time() < $deadline) { $proxy->pump_nb; sleep 0.05; }
-my ($proxy_port) = $proxy_out =~ /^(\d+)\n/ or die "the fault proxy did not start: $proxy_err";
-my $purl = "http://127.0.0.1:$proxy_port";
+my $fault_proxy = DlfTest::start_fault_proxy($root, $ddb);
+my $proxy = $fault_proxy->{h};
+my $purl = "http://127.0.0.1:$fault_proxy->{port}";
 my $http = HTTP::Tiny->new(timeout => 10);
 sub proxy_post {
     my ($path, $data) = @_;
