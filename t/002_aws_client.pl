@@ -40,11 +40,7 @@ my $proxy = $fault_proxy->{h};
 my $purl = "http://127.0.0.1:$fault_proxy->{port}";
 my $http = HTTP::Tiny->new(timeout => 10);
 
-sub proxy_post {
-    my ($path, $data) = @_;
-    my $r = $http->post("$purl$path", { content => encode_json($data // {}) });
-    die "fault proxy $path: $r->{status} $r->{content}" unless $r->{success};
-}
+sub proxy_post { DlfTest::proxy_post($fault_proxy, @_) }
 # Resets the proxy's counters and scripts the faults of the next scenario.
 sub faults { proxy_post('/__reset'); proxy_post('/__faults', [@_]); }
 sub counts {

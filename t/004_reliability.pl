@@ -41,11 +41,7 @@ my $proxy = DlfTest::start_fault_proxy($root, $ddb);
 my $purl = "http://127.0.0.1:$proxy->{port}";
 my $http = HTTP::Tiny->new(timeout => 10);
 
-sub proxy_post {
-    my ($path, $data) = @_;
-    my $r = $http->post("$purl$path", { content => encode_json($data // {}) });
-    die "fault proxy $path: $r->{status} $r->{content}" unless $r->{success};
-}
+sub proxy_post { DlfTest::proxy_post($proxy, @_) }
 sub faults { proxy_post('/__reset'); proxy_post('/__faults', [@_]); }
 sub counts {
     my $r = $http->get("$purl/__counts");
@@ -153,29 +149,6 @@ sub sql {
         extra_params => ['-v', 'VERBOSITY=verbose', @{ $opt{extra} // [] }],
         ($opt{connstr} ? (connstr => $opt{connstr}) : ()));
     return ($out, $err, time() - $t0);
-}
-# A long-lived psql session (one backend): query() returns stdout and, in list context, stderr.
-{
-    package DlfSession;
-    sub new {
-        my ($class, $node, %opt) = @_;
-        my $s = bless { in => '', out => '', err => '', n => 0 }, $class;
-        $s->{h} = IPC::Run::start(['psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d',
-            $node->connstr($opt{db} // 'postgres') . ($opt{user} ? " user=$opt{user}" : ''), '-f', '-'],
-            '<', \$s->{in}, '>', \$s->{out}, '2>', \$s->{err}, IPC::Run::timeout(300));
-        return $s;
-    }
-    sub query {
-        my ($s, $sql) = @_;
-        my $mark = '__dlf_done_' . ++$s->{n} . '__';
-        $s->{in} .= "$sql\n;\n\\echo $mark\n\\warn $mark\n";
-        $s->{h}->pump until $s->{out} =~ /$mark\n/ && $s->{err} =~ /$mark\n/;
-        my ($out) = $s->{out} =~ /^(.*?)\n?$mark\n/s;
-        my ($err) = $s->{err} =~ /^(.*?)$mark\n/s;
-        $s->{out} = $s->{err} = '';
-        return wantarray ? ($out, $err) : $out;
-    }
-    sub quit { my ($s) = @_; $s->{in} .= "\\q\n"; $s->{h}->finish; }
 }
 
 sub routed { my ($ft, $table) = @_; return "FROM $ft " . where_routed($table); }

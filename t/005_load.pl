@@ -26,11 +26,7 @@ my $fault_proxy = DlfTest::start_fault_proxy($root, $ddb);
 my $proxy = $fault_proxy->{h};
 my $purl = "http://127.0.0.1:$fault_proxy->{port}";
 my $http = HTTP::Tiny->new(timeout => 10);
-sub proxy_post {
-    my ($path, $data) = @_;
-    my $r = $http->post("$purl$path", { content => encode_json($data // {}) });
-    die "fault proxy $path: $r->{status} $r->{content}" unless $r->{success};
-}
+sub proxy_post { DlfTest::proxy_post($fault_proxy, @_) }
 sub counts { decode_json($http->get("$purl/__counts")->{content}) }
 
 sub ddb {
@@ -112,28 +108,7 @@ my $pgbench = do {
 my $pb_started = time();
 
 # ---------- the long-lived backend ----------
-{
-    package DlfSession;
-    sub new {
-        my ($class, $node) = @_;
-        my $s = bless { in => '', out => '', err => '', n => 0 }, $class;
-        $s->{h} = IPC::Run::start(['psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $node->connstr('postgres'), '-f', '-'],
-            '<', \$s->{in}, '>', \$s->{out}, '2>', \$s->{err}, IPC::Run::timeout(600));
-        return $s;
-    }
-    sub query {
-        my ($s, $sql) = @_;
-        my $mark = '__dlf_done_' . ++$s->{n} . '__';
-        $s->{in} .= "$sql\n;\n\\echo $mark\n\\warn $mark\n";
-        $s->{h}->pump until $s->{out} =~ /$mark\n/ && $s->{err} =~ /$mark\n/;
-        my ($out) = $s->{out} =~ /^(.*?)\n?$mark\n/s;
-        my ($err) = $s->{err} =~ /^(.*?)$mark\n/s;
-        $s->{out} = $s->{err} = '';
-        return wantarray ? ($out, $err) : $out;
-    }
-    sub quit { my ($s) = @_; $s->{in} .= "\\q\n"; $s->{h}->finish; }
-}
-my $bg = DlfSession->new($node);
+my $bg = DlfSession->new($node, timeout => 600);
 $bg->query("SET client_min_messages = error");
 my $pid = $bg->query("SELECT pg_backend_pid()");
 

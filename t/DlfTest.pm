@@ -5,8 +5,12 @@ package DlfTest;
 
 use strict;
 use warnings;
+use HTTP::Tiny;
 use IPC::Run;
+use JSON::PP;
 use Time::HiRes qw(time sleep);
+
+my $http = HTTP::Tiny->new(timeout => 10);
 
 # start_helper([command...], 'what it is') -> { h => IPC::Run harness, port =>, out => \$out, err => \$err }
 sub start_helper {
@@ -24,5 +28,39 @@ sub start_fault_proxy {
     my ($root, $upstream) = @_;
     return start_helper(['node', "$root/t/bin/fault-proxy.js", '0', $upstream, '--exit-on-eof'], 'the fault proxy');
 }
+
+# POSTs JSON to a helper's control path (the fault proxy's /__faults, /__reset, /__creds).
+sub proxy_post {
+    my ($helper, $path, $data) = @_;
+    my $r = $http->post("http://127.0.0.1:$helper->{port}$path", { content => encode_json($data // {}) });
+    die "fault proxy $path: $r->{status} $r->{content}" unless $r->{success};
+    return $r->{content};
+}
+
+# A long-lived psql session (one backend): query() returns stdout and, in list context, stderr.
+#   DlfSession->new($node, db => 'postgres', user => undef, timeout => 300)
+package DlfSession;
+
+sub new {
+    my ($class, $node, %opt) = @_;
+    my $s = bless { in => '', out => '', err => '', n => 0 }, $class;
+    $s->{h} = IPC::Run::start(['psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d',
+        $node->connstr($opt{db} // 'postgres') . ($opt{user} ? " user=$opt{user}" : ''), '-f', '-'],
+        '<', \$s->{in}, '>', \$s->{out}, '2>', \$s->{err}, IPC::Run::timeout($opt{timeout} // 300));
+    return $s;
+}
+
+sub query {
+    my ($s, $sql) = @_;
+    my $mark = '__dlf_done_' . ++$s->{n} . '__';
+    $s->{in} .= "$sql\n;\n\\echo $mark\n\\warn $mark\n";
+    $s->{h}->pump until $s->{out} =~ /$mark\n/ && $s->{err} =~ /$mark\n/;
+    my ($out) = $s->{out} =~ /^(.*?)\n?$mark\n/s;
+    my ($err) = $s->{err} =~ /^(.*?)$mark\n/s;
+    $s->{out} = $s->{err} = '';
+    return wantarray ? ($out, $err) : $out;
+}
+
+sub quit { my ($s) = @_; $s->{in} .= "\\q\n"; $s->{h}->finish; }
 
 1;
