@@ -363,6 +363,27 @@ end
 
 local put_value
 
+-- Appends the object t with the nk string keys given, sorted (the default "<" is byte order in
+-- LuaJIT, no strcoll, so equal tables give equal text); put(value, buf, n, depth) appends a value.
+local function put_object(t, keys, nk, buf, n, depth, put)
+    if nk == 0 then n = n + 1; buf[n] = "{}"; return n end
+    if nk > 1 then sort(keys) end
+    n = n + 1
+    buf[n] = "{"
+    for i = 1, nk do
+        local k = keys[i]
+        if i > 1 then n = n + 1; buf[n] = "," end
+        n = put_string(buf, n, k)
+        n = n + 1
+        buf[n] = ":"
+        n = put(t[k], buf, n, depth)
+    end
+    n = n + 1
+    buf[n] = "}"
+    return n
+end
+M.put_object = put_object
+
 local function put_array(t, buf, n, depth, len)
     n = n + 1
     buf[n] = "["
@@ -399,20 +420,7 @@ put_value = function(v, buf, n, depth)
         if not strings then
             encode_fail("cannot encode a table with mixed or non-string keys as JSON")
         end
-        sort(keys) -- all strings: the default "<" is byte order in LuaJIT (no strcoll)
-        n = n + 1
-        buf[n] = "{"
-        for i = 1, nk do
-            local k = keys[i]
-            if i > 1 then n = n + 1; buf[n] = "," end
-            n = put_string(buf, n, k)
-            n = n + 1
-            buf[n] = ":"
-            n = put_value(v[k], buf, n, depth)
-        end
-        n = n + 1
-        buf[n] = "}"
-        return n
+        return put_object(v, keys, nk, buf, n, depth, put_value)
     end
     if tv == "number" then n = n + 1; buf[n] = number_text(v); return n end
     if tv == "boolean" then n = n + 1; buf[n] = v and "true" or "false"; return n end

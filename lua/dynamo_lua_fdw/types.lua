@@ -6,10 +6,10 @@ local errors = require "dynamo_lua_fdw.errors"
 local capi = require "dynamo_lua_fdw.capi"
 
 local find, match, sub = string.find, string.match, string.sub
-local concat, sort = table.concat, table.sort
+local concat = table.concat
 local type, pairs, next, tonumber, tostring, getmetatable, setmetatable =
     type, pairs, next, tonumber, tostring, getmetatable, setmetatable
-local put_string, is_number_text = json.put_string, json.is_number_text
+local put_string, is_number_text, put_object = json.put_string, json.is_number_text, json.put_object
 local array_mt, number_mt, null = json.array_mt, json.number_mt, json.null
 
 local M = {}
@@ -157,22 +157,7 @@ put_map = function(m, buf, n, depth)
         nk = nk + 1
         keys[nk] = k
     end
-    if nk == 0 then n = n + 1; buf[n] = "{}"; return n end
-    -- the default "<" on strings is byte order in LuaJIT (no strcoll)
-    if nk > 1 then sort(keys) end
-    n = n + 1
-    buf[n] = "{"
-    for i = 1, nk do
-        local k = keys[i]
-        if i > 1 then n = n + 1; buf[n] = "," end
-        n = put_string(buf, n, k)
-        n = n + 1
-        buf[n] = ":"
-        n = put_av(m[k], buf, n, depth)
-    end
-    n = n + 1
-    buf[n] = "}"
-    return n
+    return put_object(m, keys, nk, buf, n, depth, put_av)
 end
 
 -- The whole item as JSON text, object keys sorted so equal items give equal text.
