@@ -6,6 +6,7 @@
 --       user_options = { access_key_id=, secret_access_key=, session_token= },
 --       region = <override or nil>,
 --       service = "dynamodb", target_prefix = "DynamoDB_20120810",   -- the defaults
+--       content_type = "application/x-amz-json-1.0",                 -- Kinesis: ...-1.1
 --   }
 --   local resp = c:call("Query", params)   -- decoded response table, or errors.raise{...}
 --   c.stats                  -- { requests=, retries=, throttled= } of this client
@@ -168,6 +169,7 @@ function M.new(opts)
         service = service,
         service_name = opts.service_name or SERVICE_NAMES[service] or service,
         target_prefix = opts.target_prefix or "DynamoDB_20120810",
+        content_type = opts.content_type or M.CONTENT_TYPE,
         region = ep.region,
         endpoint = ep.url,
         url = ep.url,
@@ -196,7 +198,7 @@ function Client:send(op, body, creds, attempt)
     local t0 = capi.now()
     local signed = {
         { "Host", self.host_header },
-        { "Content-Type", M.CONTENT_TYPE },
+        { "Content-Type", self.content_type },
         { "X-Amz-Target", self.target_prefix .. "." .. op },
     }
     local sig = sigv4.sign({ method = "POST", path = self.path, headers = signed, body = body }, creds,
