@@ -105,7 +105,10 @@ typedef struct DlfHttpResponse
 	long		new_connections;
 } DlfHttpResponse;
 
-extern void dlf_http_perform(const DlfHttpRequest *req, DlfHttpResponse *resp);
+extern int	dlf_http_start(const DlfHttpRequest *req);
+extern MemoryContext dlf_http_wait(int id, DlfHttpResponse *resp);
+extern void dlf_http_cancel(int id);
+extern void dlf_http_cancel_all(void);
 
 /* ---- option.c ---- */
 extern const char *dlf_option_value(List *options, const char *name);

@@ -16,10 +16,31 @@
 #include "utils/memutils.h"
 
 static CURLM *multi = NULL;
-static CURL *easy = NULL;
 
 /* How long one wait may last before interrupts are checked again. */
 #define WAIT_SLICE_MS 100
+
+/*
+ * Requests in flight at once (parallel scan segments, concurrent writes,
+ * a prefetched page).  Each slot keeps its easy handle for reuse; the
+ * connections themselves are pooled by the multi handle.
+ */
+#define MAX_TRANSFERS 64
+
+typedef struct Transfer
+{
+	CURL	   *easy;
+	bool		in_use;
+	bool		done;
+	uint32		generation;		/* makes ids of finished transfers stale */
+	CURLcode	rc;
+	struct curl_slist *headers;
+	MemoryContext context;		/* the response; outlives the caller's context */
+	DlfHttpResponse resp;
+	char		errbuf[CURL_ERROR_SIZE];
+} Transfer;
+
+static Transfer transfers[MAX_TRANSFERS];
 
 long		dlf_http_requests = 0;
 long		dlf_http_connections = 0;
@@ -39,17 +60,20 @@ collect_body(char *data, size_t size, size_t nmemb, void *userdata)
 static size_t
 collect_header(char *data, size_t size, size_t nitems, void *userdata)
 {
-	DlfHttpResponse *resp = userdata;
+	Transfer   *t = userdata;
+	DlfHttpResponse *resp = &t->resp;
 	size_t		len = size * nitems;
 	char	   *colon = memchr(data, ':', len);
 	char	   *name,
 			   *value;
 	size_t		vlen;
+	MemoryContext old;
 
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
 		resp->nheaders = 0;		/* a new response (after 100-continue or a redirect) */
 	if (colon == NULL)
 		return len;
+	old = MemoryContextSwitchTo(t->context);
 	name = pnstrdup(data, colon - data);
 	for (char *p = name; *p; p++)
 		*p = pg_ascii_tolower((unsigned char) *p);
@@ -66,6 +90,7 @@ collect_header(char *data, size_t size, size_t nitems, void *userdata)
 	resp->headers[resp->nheaders].name = name;
 	resp->headers[resp->nheaders].value = pnstrdup(value, vlen);
 	resp->nheaders++;
+	MemoryContextSwitchTo(old);
 	return len;
 }
 
@@ -98,7 +123,7 @@ classify(CURLcode rc)
 }
 
 static void
-ensure_handles(void)
+ensure_multi(void)
 {
 	if (multi == NULL)
 	{
@@ -108,97 +133,199 @@ ensure_handles(void)
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 					 errmsg("could not initialize libcurl")));
 	}
-	if (easy == NULL && (easy = curl_easy_init()) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not create a libcurl handle")));
 }
 
-/*
- * Performs one request.  The response and its headers are palloc'd in the
- * current memory context.  Raises a PostgreSQL error only for interrupts.
- */
-void
-dlf_http_perform(const DlfHttpRequest *req, DlfHttpResponse *resp)
+static Transfer *
+transfer_of(int id)
 {
-	struct curl_slist *volatile headers = NULL;
+	Transfer   *t = (id >= 0) ? &transfers[id % MAX_TRANSFERS] : NULL;
+
+	if (t == NULL || !t->in_use || t->generation != (uint32) (id / MAX_TRANSFERS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("HTTP request %d is not in flight", id)));
+	return t;
+}
+
+/* Moves finished transfers out of the multi handle, noting their outcome. */
+static void
+collect_finished(void)
+{
 	CURLMsg    *msg;
-	int			running = 1;
 	int			left;
-	volatile CURLcode rc = CURLE_OK;
-	static char errbuf[CURL_ERROR_SIZE];
 
-	ensure_handles();
-	memset(resp, 0, sizeof(*resp));
-	initStringInfo(&resp->body);
-
-	curl_easy_reset(easy);
-	errbuf[0] = '\0';
-	/* libcurl's own words: "self-signed certificate" says more than the error code's text */
-	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(easy, CURLOPT_URL, req->url);
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req->method);
-	if (strcmp(req->method, "GET") != 0)
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
 	{
-		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
-	}
-	for (int i = 0; i < req->nheaders; i++)
-		headers = curl_slist_append(headers, req->headers[i]);
-	/* No "Expect: 100-continue" round trip; DynamoDB answers at once. */
-	headers = curl_slist_append(headers, "Expect:");
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect_body);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, resp);
-	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, collect_header);
-	curl_easy_setopt(easy, CURLOPT_HEADERDATA, resp);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 0L);
-	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
-	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (req->ca_file && req->ca_file[0])
-		curl_easy_setopt(easy, CURLOPT_CAINFO, req->ca_file);
+		Transfer   *t;
 
-	curl_multi_add_handle(multi, easy);
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+		t->rc = msg->data.result;
+		t->done = true;
+		curl_multi_remove_handle(multi, t->easy);
+		curl_slist_free_all(t->headers);
+		t->headers = NULL;
+		dlf_http_requests++;
+		curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &t->resp.new_connections);
+		dlf_http_connections += t->resp.new_connections;
+		if (t->rc != CURLE_OK)
+		{
+			t->resp.error_kind = classify(t->rc);
+			snprintf(t->resp.error_message, sizeof(t->resp.error_message), "%s",
+					 t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->rc));
+		}
+		else
+			curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->resp.status);
+	}
+}
+
+static void
+release(Transfer *t)
+{
+	if (!t->done)
+		curl_multi_remove_handle(multi, t->easy);	/* its connection is closed */
+	curl_slist_free_all(t->headers);
+	t->headers = NULL;
+	if (t->context)
+		MemoryContextDelete(t->context);
+	t->context = NULL;
+	t->in_use = false;
+	t->generation++;
+}
+
+/* Drops every request in flight: after an error, and at the end of each transaction. */
+void
+dlf_http_cancel_all(void)
+{
+	for (int i = 0; i < MAX_TRANSFERS; i++)
+		if (transfers[i].in_use)
+			release(&transfers[i]);
+}
+
+void
+dlf_http_cancel(int id)
+{
+	release(transfer_of(id));
+}
+
+/* Lets libcurl move every transfer on; an error (out of memory in a callback) drops them all. */
+static void
+drive(long wait_ms)
+{
 	PG_TRY();
 	{
-		while (running)
-		{
-			int			nfds;
+		int			running,
+					nfds;
 
-			curl_multi_perform(multi, &running);
-			if (!running)
-				break;
-			curl_multi_poll(multi, NULL, 0, WAIT_SLICE_MS, &nfds);
+		curl_multi_perform(multi, &running);
+		collect_finished();
+		if (wait_ms > 0 && running)
+		{
+			curl_multi_poll(multi, NULL, 0, (int) wait_ms, &nfds);
 			CHECK_FOR_INTERRUPTS();
 		}
 	}
 	PG_CATCH();
 	{
-		/* Cancelled mid-request: drop the transfer (its connection is closed). */
-		curl_multi_remove_handle(multi, easy);
-		curl_slist_free_all(headers);
+		dlf_http_cancel_all();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+}
 
-	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy)
-			rc = msg->data.result;
-	curl_multi_remove_handle(multi, easy);
-	curl_slist_free_all(headers);
+/*
+ * Starts one request and returns its id; the request is sent as far as the
+ * socket takes it before returning.  Raises a PostgreSQL error only when too
+ * many requests are in flight, for interrupts, or out of memory.
+ */
+int
+dlf_http_start(const DlfHttpRequest *req)
+{
+	Transfer   *t = NULL;
+	int			slot;
+	MemoryContext old;
 
-	dlf_http_requests++;
-	curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &resp->new_connections);
-	dlf_http_connections += resp->new_connections;
-	if (rc != CURLE_OK)
+	ensure_multi();
+	for (slot = 0; slot < MAX_TRANSFERS; slot++)
+		if (!transfers[slot].in_use)
+		{
+			t = &transfers[slot];
+			break;
+		}
+	if (t == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("more than %d HTTP requests in flight", MAX_TRANSFERS),
+				 errhint("Lower write_concurrency or scan_segments.")));
+	if (t->easy == NULL && (t->easy = curl_easy_init()) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl handle")));
+
+	t->context = AllocSetContextCreate(TopMemoryContext, "dynamo_lua_fdw http response",
+									   ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(t->context);
+	memset(&t->resp, 0, sizeof(t->resp));
+	initStringInfo(&t->resp.body);
+	MemoryContextSwitchTo(old);
+	t->in_use = true;
+	t->done = false;
+	t->errbuf[0] = '\0';
+
+	curl_easy_reset(t->easy);
+	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, (char *) t);
+	/* libcurl's own words: "self-signed certificate" says more than the error code's text */
+	curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(t->easy, CURLOPT_URL, req->url);
+	curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, req->method);
+	if (strcmp(req->method, "GET") != 0)
 	{
-		resp->error_kind = classify(rc);
-		snprintf(resp->error_message, sizeof(resp->error_message), "%s",
-				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		return;
+		/* copied: the caller's body need not outlive this call */
+		curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+		curl_easy_setopt(t->easy, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
 	}
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp->status);
+	for (int i = 0; i < req->nheaders; i++)
+		t->headers = curl_slist_append(t->headers, req->headers[i]);
+	/* No "Expect: 100-continue" round trip; DynamoDB answers at once. */
+	t->headers = curl_slist_append(t->headers, "Expect:");
+	curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+	curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, collect_body);
+	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, &t->resp);
+	curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, collect_header);
+	curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 0L);
+	curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
+	curl_easy_setopt(t->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (req->ca_file && req->ca_file[0])
+		curl_easy_setopt(t->easy, CURLOPT_CAINFO, req->ca_file);
+
+	curl_multi_add_handle(multi, t->easy);
+	drive(0);
+	return (int) (t->generation * MAX_TRANSFERS + slot);
+}
+
+/*
+ * Waits for request id (moving the others on meanwhile) and fills resp; its
+ * body and headers live in a memory context made a child of the caller's,
+ * which the caller deletes.  Network errors are in resp (Lua decides about
+ * retries); an interrupt raises and drops every request in flight.
+ */
+MemoryContext
+dlf_http_wait(int id, DlfHttpResponse *resp)
+{
+	Transfer   *t = transfer_of(id);
+	MemoryContext context;
+
+	while (!t->done)
+		drive(WAIT_SLICE_MS);
+	*resp = t->resp;
+	context = t->context;
+	MemoryContextSetParent(context, CurrentMemoryContext);
+	t->context = NULL;
+	release(t);
+	return context;
 }

@@ -1,7 +1,7 @@
 /*
  * lua_api.c
  *		The C API that Lua scripts may call, as module "dynamo_lua_fdw.capi":
- *		http_request, sleep, check_interrupts, log, now, getenv (AWS_* only),
+ *		http_request (and http_start/http_wait/http_cancel), sleep, check_interrupts, log, now, getenv (AWS_* only),
  *		read_aws_file, persistent, http_stats, and the hashing/encoding
  *		functions of lua_crypto.c.
  *
@@ -241,15 +241,31 @@ l_http_stats(lua_State *L)
 typedef struct HttpCall
 {
 	const DlfHttpRequest *req;
-	DlfHttpResponse *resp;
+	int			id;
+	DlfHttpResponse resp;
+	MemoryContext context;		/* of resp, from dlf_http_wait */
 } HttpCall;
 
 static void
-perform(void *arg)
+start(void *arg)
 {
 	HttpCall   *c = arg;
 
-	dlf_http_perform(c->req, c->resp);
+	c->id = dlf_http_start(c->req);
+}
+
+static void
+wait_for(void *arg)
+{
+	HttpCall   *c = arg;
+
+	c->context = dlf_http_wait(c->id, &c->resp);
+}
+
+static void
+cancel(void *arg)
+{
+	dlf_http_cancel(((HttpCall *) arg)->id);
 }
 
 static const char *
@@ -264,21 +280,16 @@ opt_string_field(lua_State *L, const char *field)
 }
 
 /*
- * capi.http_request{method=, url=, headers={"Name: value", ...}, body=,
- *                   timeout_ms=, connect_timeout_ms=, ca_file=}
- * -> status, headers (lower-case name -> value), body
- * or nil, message, kind ("connect", "timeout", "send", "recv", "tls", "other").
+ * capi.http_start{method=, url=, headers={"Name: value", ...}, body=,
+ *                 timeout_ms=, connect_timeout_ms=, ca_file=} -> id
+ * The request is on its way when this returns; capi.http_wait(id) collects it.
  */
 static int
-l_http_request(lua_State *L)
+l_http_start(lua_State *L)
 {
 	DlfHttpRequest req;
-	DlfHttpResponse resp;
 	size_t		body_len = 0;
 	HttpCall	call;
-	bool		failed;
-	MemoryContext context,
-				old;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	memset(&req, 0, sizeof(req));
@@ -286,7 +297,7 @@ l_http_request(lua_State *L)
 	req.url = opt_string_field(L, "url");
 	req.ca_file = opt_string_field(L, "ca_file");
 	if (req.method == NULL || req.url == NULL)
-		return luaL_error(L, "capi.http_request: method and url are required");
+		return luaL_error(L, "capi.http_start: method and url are required");
 	lua_getfield(L, 1, "body");
 	req.body = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1, &body_len);
 	req.body_len = body_len;
@@ -309,37 +320,70 @@ l_http_request(lua_State *L)
 		}
 		req.nheaders = n;
 	}
-
-	context = AllocSetContextCreate(CurrentMemoryContext, "dynamo_lua_fdw http",
-									ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(context);
 	call.req = &req;
-	call.resp = &resp;
-	failed = pg_call_failed(perform, &call);
-	MemoryContextSwitchTo(old);
-	if (failed)
-	{
-		MemoryContextDelete(context);
+	if (pg_call_failed(start, &call))
 		return dlf_lua_raise_pending_pg_error(L);
-	}
+	lua_pushinteger(L, call.id);
+	return 1;
+}
+
+/*
+ * capi.http_wait(id)
+ * -> status, headers (lower-case name -> value), body
+ * or nil, message, kind ("connect", "timeout", "send", "recv", "tls", "other").
+ */
+static int
+l_http_wait(lua_State *L)
+{
+	HttpCall	call;
+
+	call.id = (int) luaL_checkinteger(L, 1);
+	if (pg_call_failed(wait_for, &call))
+		return dlf_lua_raise_pending_pg_error(L);
 	/* From here on only Lua allocates; the context is freed with its parent if that fails. */
-	if (resp.error_kind)
+	if (call.resp.error_kind)
 	{
 		lua_pushnil(L);
-		lua_pushstring(L, resp.error_message);
-		lua_pushstring(L, resp.error_kind);
-		MemoryContextDelete(context);
+		lua_pushstring(L, call.resp.error_message);
+		lua_pushstring(L, call.resp.error_kind);
+		MemoryContextDelete(call.context);
 		return 3;
 	}
-	lua_pushnumber(L, resp.status);
-	lua_createtable(L, 0, resp.nheaders);
-	for (int i = 0; i < resp.nheaders; i++)
+	lua_pushnumber(L, call.resp.status);
+	lua_createtable(L, 0, call.resp.nheaders);
+	for (int i = 0; i < call.resp.nheaders; i++)
 	{
-		lua_pushstring(L, resp.headers[i].value);
-		lua_setfield(L, -2, resp.headers[i].name);
+		lua_pushstring(L, call.resp.headers[i].value);
+		lua_setfield(L, -2, call.resp.headers[i].name);
 	}
-	lua_pushlstring(L, resp.body.data, resp.body.len);
-	MemoryContextDelete(context);
+	lua_pushlstring(L, call.resp.body.data, call.resp.body.len);
+	MemoryContextDelete(call.context);
+	return 3;
+}
+
+/* capi.http_cancel(id): drops a request that is no longer wanted (its connection is closed). */
+static int
+l_http_cancel(lua_State *L)
+{
+	HttpCall	call;
+
+	call.id = (int) luaL_checkinteger(L, 1);
+	if (pg_call_failed(cancel, &call))
+		return dlf_lua_raise_pending_pg_error(L);
+	return 0;
+}
+
+/* capi.http_request(req): http_start then http_wait. */
+static int
+l_http_request(lua_State *L)
+{
+	int			top;
+
+	l_http_start(L);
+	top = lua_gettop(L);
+	lua_pushcfunction(L, l_http_wait);
+	lua_pushvalue(L, top);
+	lua_call(L, 1, 3);
 	return 3;
 }
 
@@ -353,6 +397,9 @@ static const luaL_Reg api_funcs[] = {
 	{"persistent", l_persistent},
 	{"http_stats", l_http_stats},
 	{"http_request", l_http_request},
+	{"http_start", l_http_start},
+	{"http_wait", l_http_wait},
+	{"http_cancel", l_http_cancel},
 	{NULL, NULL}
 };
 

@@ -13,6 +13,10 @@ xact_callback(XactEvent event, void *arg)
 {
 	DlfArg		none;
 
+	/* a prefetched page nobody read, or requests an error left behind */
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		dlf_http_cancel_all();
 	if (!dlf_lua_exists())
 		return;
 	switch (event)

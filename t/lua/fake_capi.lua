@@ -18,6 +18,26 @@ function M.http_request(req)
     if M.http_handler then return M.http_handler(req) end
     error("fake_capi: no http_handler set for " .. tostring(req.url))
 end
+-- http_start records the request; the handler answers it when http_wait collects it.
+local in_flight, next_id = {}, 0
+M.started = 0
+function M.http_start(req)
+    next_id = next_id + 1
+    in_flight[next_id] = req
+    M.started = M.started + 1
+    return next_id
+end
+function M.http_wait(id)
+    local req = assert(in_flight[id], "fake_capi: request not in flight")
+    in_flight[id] = nil
+    return M.http_request(req)
+end
+function M.http_cancel(id) in_flight[id] = nil end
+function M.in_flight()
+    local n = 0
+    for _ in pairs(in_flight) do n = n + 1 end
+    return n
+end
 local persistent = {}
 function M.persistent() return persistent end
 

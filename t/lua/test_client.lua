@@ -181,6 +181,26 @@ T.test("custom endpoint with a port: Host carries the port; other services use t
     T.ok(header(reqs[2], "Authorization"):find("/eu-west-1/kinesis/aws4_request", 1, true), "kinesis scope")
 end)
 
+T.test("start/finish: requests in flight together, each finished with its own response and retries", function()
+    reset()
+    local answers = { ["1"] = { ok_response({ Item = { pk = { S = "1" } } }) },
+                      ["2"] = { aws_error(500, "InternalServerError", "boom"), ok_response({ Item = { pk = { S = "2" } } }) } }
+    capi.http_handler = function(req)
+        local key = cjson.decode(req.body).Key.pk.S
+        return unpack(table.remove(answers[key], 1))
+    end
+    local c = new_client()
+    local started = capi.started
+    local p1 = c:start("GetItem", { TableName = "t", Key = { pk = { S = "1" } } })
+    local p2 = c:start("GetItem", { TableName = "t", Key = { pk = { S = "2" } } })
+    T.eq(capi.started - started, 2, "both sent before either is awaited")
+    T.eq(capi.in_flight(), 2)
+    T.eq(c:finish(p2).Item.pk.S, "2", "the second, after one retry")
+    T.eq(c:finish(p1).Item.pk.S, "1")
+    T.eq(capi.in_flight(), 0)
+    T.eq(c.stats.retries, 1)
+end)
+
 T.test("throttling N times then success: jittered sleeps under growing caps, counted", function()
     for _, N in ipairs({ 1, 4, 10 }) do
         reset()

@@ -192,9 +192,8 @@ function Client:log(creds, level, msg)
     capi.log(level, redact(msg, self:secrets(creds)))
 end
 
--- One HTTP exchange.  Returns nil, decoded response on success, or a failure
--- table { kind=, error_text= } | { status=, headers=, code=, message=, crc_mismatch=, malformed=, ... }.
-function Client:send(op, body, creds, attempt)
+-- Sends one HTTP request; returns what send_finish needs to collect it.
+function Client:send_start(op, body, creds)
     local t0 = capi.now()
     local signed = {
         { "Host", self.host_header },
@@ -210,11 +209,18 @@ function Client:send(op, body, creds, attempt)
     for _, h in ipairs(sig.headers) do lines[#lines + 1] = h[1] .. ": " .. h[2] end
 
     bump(self, "requests")
-    -- No pcall here: a query cancel raises from inside http_request and must propagate.
-    local status, rheaders, rbody = capi.http_request{ method = "POST", url = self.url, headers = lines,
+    local id = capi.http_start{ method = "POST", url = self.url, headers = lines,
         body = body, timeout_ms = self.timeout_ms, connect_timeout_ms = self.connect_timeout_ms,
         ca_file = self.ca_file }
-    local elapsed = (capi.now() - t0) * 1000
+    return { id = id, t0 = t0 }
+end
+
+-- Collects one HTTP exchange.  Returns nil, decoded response on success, or a failure
+-- table { kind=, error_text= } | { status=, headers=, code=, message=, crc_mismatch=, malformed=, ... }.
+function Client:send_finish(sent, op, creds, attempt)
+    -- No pcall here: a query cancel raises from inside http_wait and must propagate.
+    local status, rheaders, rbody = capi.http_wait(sent.id)
+    local elapsed = (capi.now() - sent.t0) * 1000
     local f, outcome
     if not status then
         -- rheaders is the message, rbody the kind
@@ -283,14 +289,24 @@ function Client:fail(op, f, creds, attempts, throttled)
     errors.raise(e)
 end
 
-function Client:call(op, params)
+-- start(op, params) -> pending: the request is on its way; finish(pending) waits for it.
+-- Several pending requests of any clients run concurrently (parallel scans, write_concurrency).
+function Client:start(op, params)
     local body = json.encode(params == nil and {} or params)
     local creds = credentials.resolve(self.opts)
+    return { op = op, body = body, creds = creds, sent = self:send_start(op, body, creds) }
+end
+
+-- finish(pending) -> the decoded response, after retries (each retry is sent and awaited here);
+-- or errors.raise{...} as call() does.
+function Client:finish(pending)
+    local op, body, creds, sent = pending.op, pending.body, pending.creds, pending.sent
     local attempts, retries, throttled = 0, 0, 0
     local skew_fixed, creds_refreshed = false, false
     while true do
         attempts = attempts + 1
-        local f, resp = self:send(op, body, creds, attempts)
+        local f, resp = self:send_finish(sent or self:send_start(op, body, creds), op, creds, attempts)
+        sent = nil
         if not f then return resp end
 
         local again = false
@@ -327,6 +343,10 @@ function Client:call(op, params)
             capi.sleep(ms)
         end
     end
+end
+
+function Client:call(op, params)
+    return self:finish(self:start(op, params))
 end
 
 return M
