@@ -7,6 +7,7 @@ local capi = require "dynamo_lua_fdw.capi"
 local errors = require "dynamo_lua_fdw.errors"
 local retry = require "dynamo_lua_fdw.aws.retry"
 local json = require "dynamo_lua_fdw.json"
+local aws_errors = require "dynamo_lua_fdw.aws.errors"
 
 local M = {}
 
@@ -52,10 +53,15 @@ function M.put_entry(rel, table_name, schema, key_text, item)
     if rel.on_conflict ~= "nothing" then
         return { table = table_name, key = key_text, describe = key_text, put = item }
     end
+    local names = { ["#k"] = schema.partition_key.name }
+    local key = { [schema.partition_key.name] = item[schema.partition_key.name] }
+    if schema.sort_key then key[schema.sort_key.name] = item[schema.sort_key.name] end
     return { table = table_name, key = key_text, describe = key_text, request = { op = "PutItem",
         skip_if_condition_fails = true, params = { TableName = table_name, Item = item,
-            ConditionExpression = "attribute_not_exists(#k)",
-            ExpressionAttributeNames = { ["#k"] = schema.partition_key.name } } } }
+            ConditionExpression = "attribute_not_exists(#k)", ExpressionAttributeNames = names },
+        -- in write_mode transaction, once the item is known to exist: the check that it still does
+        exists_check = { TableName = table_name, Key = key, ConditionExpression = "attribute_exists(#k)",
+            ExpressionAttributeNames = names } } }
 end
 
 function M.discard() capi.persistent().writes = {} end
@@ -150,18 +156,25 @@ local function entry_of(chunk, request)
     return chunk[1]
 end
 
--- The entry a failed request is reported under: for "item size exceeded" the largest one
--- (DynamoDB does not say which), else the first one still pending.
-local function culprit(chunk, left, err)
-    if errors.is_structured(err) and err.aws_code == "ValidationException"
-        and tostring(err.message):lower():find("size", 1, true) then
-        local biggest, size = chunk[1], -1
-        for _, e in ipairs(chunk) do
-            local n = #json.encode(request_of(e))
-            if n > size then biggest, size = e, n end
-        end
-        return biggest
+local function is_size_error(err)
+    return errors.is_structured(err) and err.aws_code == "ValidationException"
+        and tostring(err.message):lower():find("size", 1, true) ~= nil
+end
+
+-- The entry with the largest request (DynamoDB does not say which item is too big).
+local function largest(entries)
+    local biggest, size = entries[1], -1
+    for _, e in ipairs(entries) do
+        local n = #json.encode(e.request and e.request.params or request_of(e))
+        if n > size then biggest, size = e, n end
     end
+    return biggest
+end
+
+-- The entry a failed request is reported under: for "item size exceeded" the largest one,
+-- else the first one still pending.
+local function culprit(chunk, left, err)
+    if is_size_error(err) then return largest(chunk) end
     return entry_of(chunk, left[1])
 end
 
@@ -233,43 +246,167 @@ local function send_batches(b)
     end
 end
 
+-- ---------- write_mode transaction ----------
+
 -- TransactWriteItems accepts at most this many actions.
 M.TRANSACTION_LIMIT = 100
+-- Attempts of a transaction with ON CONFLICT DO NOTHING puts whose items keep appearing and vanishing.
+M.TRANSACTION_ROUNDS = 10
 
-local function action_of(e)
+-- A ClientRequestToken: DynamoDB treats requests with one token within 10 minutes as one.
+-- math.random is the same sequence in every backend (never seeded), so two backends would send
+-- the same tokens; the time, this backend's CPU time and a counter are hashed instead.
+function M.new_token()
+    local P = capi.persistent()
+    P.token_seq = (P.token_seq or 0) + 1
+    local seed = string.format("%.6f|%.6f|%d|%s|%s", capi.now(), os.clock(), P.token_seq,
+        tostring(P), P.last_token or "")
+    P.last_token = capi.hex(capi.sha256(seed)):sub(1, 32)
+    return P.last_token
+end
+
+-- How a request entry becomes a TransactWriteItems action: its kind and the fields it may carry.
+local TRANSACT = {
+    PutItem = { "Put", { "TableName", "Item", "ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues" } },
+    UpdateItem = { "Update", { "TableName", "Key", "UpdateExpression", "ConditionExpression",
+        "ExpressionAttributeNames", "ExpressionAttributeValues" } },
+    DeleteItem = { "Delete", { "TableName", "Key", "ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues" } },
+}
+
+local function is_do_nothing(e) return e.request and e.request.skip_if_condition_fails end
+
+-- The writes of a transaction, one per item (TransactWriteItems refuses two actions on one item),
+-- in the order of their first write. A put or delete replaces what came before it. An
+-- ON CONFLICT DO NOTHING put after another write of its item is decided here as batch mode would:
+-- after a delete the item is gone, so it is a plain put; after anything else the item exists, so it
+-- does nothing. Another request (an UPDATE's UpdateItem, which sets only the changed attributes)
+-- cannot be folded into an earlier write of its item.
+function M.transaction_writes(entries)
+    local current, order = {}, {}
+    for _, e in ipairs(entries) do
+        local id = e.table .. "\0" .. e.key
+        local cur, new = current[id], e
+        if not cur then
+            order[#order + 1] = id
+        elseif is_do_nothing(e) then
+            new = cur.delete and { client = e.client, table = e.table, key = e.key, describe = e.describe,
+                put = e.request.params.Item } or cur
+        elseif e.request then
+            errors.raise{ sqlstate = "0A000",
+                message = string.format("write_mode transaction cannot write DynamoDB item %s twice when the later write is an UPDATE",
+                    e.describe),
+                detail = "A DynamoDB transaction writes each item once, and an UPDATE sends only the columns it changed, so the two writes cannot be combined.",
+                hint = "Commit between the two statements, or use write_mode batch for this table." }
+        end
+        current[id] = new
+    end
+    local list = {}
+    for i, id in ipairs(order) do list[i] = current[id] end
+    return list
+end
+
+-- The action of a write; exists: an ON CONFLICT DO NOTHING put whose item exists, sent as a check
+-- that it still does (so doing nothing is part of the all-or-nothing outcome).
+local function transact_action(e, exists)
     if e.put then return { Put = { TableName = e.table, Item = e.put } } end
     if e.delete then return { Delete = { TableName = e.table, Key = e.delete } } end
-    if e.request.op == "UpdateItem" then return { Update = e.request.params } end
-    errors.raise{ sqlstate = "0A000", message = "INSERT ... ON CONFLICT DO NOTHING cannot run in write_mode transaction",
-        detail = "A failed condition cancels the whole DynamoDB transaction.",
-        hint = "Use write_mode batch for this table." }
+    local r = e.request
+    if r.skip_if_condition_fails and not r.exists_check then
+        errors.raise{ sqlstate = "0A000", message = "INSERT ... ON CONFLICT DO NOTHING of this mapping cannot run in write_mode transaction",
+            detail = "The mapping script built the write without writes.put_entry, so it has no check that the item exists.",
+            hint = "Build it with writes.put_entry, or use write_mode batch for this table." }
+    end
+    if exists then return { ConditionCheck = r.exists_check } end
+    local form = TRANSACT[r.op]
+    if not form then
+        errors.raise{ sqlstate = "0A000", message = string.format("a DynamoDB %s cannot be part of a transaction", r.op),
+            hint = "Use write_mode batch for this table." }
+    end
+    local action = {}
+    for _, f in ipairs(form[2]) do action[f] = r.params[f] end
+    return { [form[1]] = action }
+end
+
+-- Raises the error of a failed TransactWriteItems, naming the item whose cancellation reason decides
+-- the SQLSTATE (a false condition 23505, a conflict 40001, ...: aws/errors.lua).
+local function transaction_failure(err, list)
+    if not errors.is_structured(err) then error(err, 0) end -- cancel and other PostgreSQL errors
+    local n = #list
+    -- the failed condition of an ON CONFLICT DO NOTHING put is no failure
+    local reasons = {}
+    for i, code in ipairs(err.cancellation_reasons or {}) do
+        reasons[i] = (code == "ConditionalCheckFailed" and list[i] and is_do_nothing(list[i])) and "None" or code
+    end
+    local at, reason, sqlstate = aws_errors.cancellation(reasons)
+    local e = at and list[at]
+    if e then
+        err.sqlstate = sqlstate
+        err.message = string.format("could not write DynamoDB item %s: the DynamoDB transaction was cancelled (%s)",
+            e.describe, reason)
+        err.hint = aws_errors.cancellation_hint(reason) or err.hint
+    elseif is_size_error(err) then
+        err.message = string.format("could not write DynamoDB item %s: %s", largest(list).describe, err.message)
+    else
+        err.message = string.format("could not write the DynamoDB transaction of %d items (the first: %s): %s",
+            n, list[1].describe, err.message)
+    end
+    -- no answer, or a server error: the transaction may have been applied (as a whole) or not
+    local unknown = err.sqlstate == "HV00N" or (tonumber(err.http_status) or 0) >= 500
+    err.detail = string.format(unknown and "The transaction of %d writes may or may not have been applied, as a whole."
+        or "None of the transaction's %d writes was applied.", n) .. (err.detail and (" " .. err.detail) or "")
+    error(err, 0)
 end
 
 -- write_mode transaction: every write in one TransactWriteItems, all or nothing. The request
--- (and its ClientRequestToken) is built once, so a retry of it is idempotent.
+-- (and its ClientRequestToken) is built once and the client retries it unchanged, so a retry
+-- of a request DynamoDB did apply is not applied again.
 local function send_transaction(entries)
-    local last, client = {}, entries[1].client
-    for i, e in ipairs(entries) do
+    local list = M.transaction_writes(entries)
+    local client = list[1].client
+    for _, e in ipairs(list) do
         if e.client.endpoint ~= client.endpoint or e.client.region ~= client.region then
             errors.raise{ sqlstate = "0A000", message = "a DynamoDB transaction cannot span endpoints or regions",
                 hint = "Write to one region per transaction in write_mode transaction." }
         end
-        last[e.table .. "\0" .. e.key] = i
     end
-    local actions = {}
-    for i, e in ipairs(entries) do
-        if last[e.table .. "\0" .. e.key] == i then actions[#actions + 1] = action_of(e) end
-    end
-    if #actions > M.TRANSACTION_LIMIT then
+    if #list > M.TRANSACTION_LIMIT then
         errors.raise{ sqlstate = "54000",
             message = string.format("a DynamoDB transaction can write at most %d items; this one writes %d",
-                M.TRANSACTION_LIMIT, #actions),
+                M.TRANSACTION_LIMIT, #list),
             detail = "Nothing was written.",
             hint = "Split the work into smaller transactions, or use write_mode batch." }
     end
-    local token = {}
-    for i = 1, 32 do token[i] = string.format("%x", math.random(0, 15)) end
-    client:call("TransactWriteItems", { TransactItems = actions, ClientRequestToken = table.concat(token) })
+    -- ON CONFLICT DO NOTHING puts are conditional: a cancellation whose only reasons are their failed
+    -- conditions turns them into checks that the items exist, and the transaction is sent again.
+    local exists = {}
+    for _ = 1, M.TRANSACTION_ROUNDS do
+        local actions, writing = {}, false
+        for i, e in ipairs(list) do
+            actions[i] = transact_action(e, exists[i])
+            writing = writing or not exists[i]
+        end
+        -- every item existed when DynamoDB checked them all at once: nothing to write
+        if not writing then return end
+        local ok, err = pcall(client.call, client, "TransactWriteItems",
+            { TransactItems = actions, ClientRequestToken = M.new_token() })
+        if ok then return end
+        local reasons = errors.is_structured(err) and err.aws_code == "TransactionCanceledException"
+            and err.cancellation_reasons or {}
+        local flip, other = {}, false
+        for i, code in ipairs(reasons) do
+            if code == "ConditionalCheckFailed" and list[i] and is_do_nothing(list[i]) and list[i].request.exists_check then
+                flip[#flip + 1] = i
+            elseif code ~= "None" then
+                other = true
+            end
+        end
+        if other or #flip == 0 then transaction_failure(err, list) end
+        for _, i in ipairs(flip) do exists[i] = not exists[i] end
+    end
+    errors.raise{ sqlstate = "40001",
+        message = "items written with INSERT ... ON CONFLICT DO NOTHING kept appearing and disappearing during the commit",
+        detail = string.format("The DynamoDB transaction was cancelled %d times; none of its writes was applied.", M.TRANSACTION_ROUNDS),
+        hint = "Other sessions are writing the same items; retry the transaction." }
 end
 
 -- Sends the buffered writes, or only those of one write mode (immediate, at a statement's end).

@@ -111,7 +111,7 @@ T.test("write_mode transaction: one TransactWriteItems with a token, last write 
     local items = sent[1].params.TransactItems
     T.eq(#items, 3, "k1's put and delete coalesce to the delete")
     T.ok(sent[1].params.ClientRequestToken:match("^%x+$") and #sent[1].params.ClientRequestToken == 32, "a token")
-    T.eq(items[3].Delete.Key.k.S, "k1")
+    T.eq(items[1].Delete.Key.k.S, "k1", "in the order of first writes")
     T.eq(sent[2].op, "BatchWriteItem")
     for i = 1, 101 do writes.add(put("t" .. i)) end
     writes.set_mode(0, "transaction")

@@ -60,7 +60,21 @@ SELECT (dynamo_lua_fdw.stats()->>'requests')::int - :before AS requests;
 SELECT id, payload FROM bulk_tx WHERE id IN (1, 2, 3) ORDER BY id;
 INSERT INTO bulk_tx SELECT i, 'too many' FROM generate_series(100, 200) i;
 SELECT count(*) FROM bulk_tx WHERE id >= 100;
-INSERT INTO bulk_tx VALUES (4, 'x') ON CONFLICT DO NOTHING;
+-- ON CONFLICT DO NOTHING in a transaction: the put of item 1 (which exists) is cancelled, then sent
+-- as a check that the item exists, so the transaction is all or nothing and item 1 is kept (2 requests)
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int AS before \gset
+BEGIN;
+INSERT INTO bulk_tx VALUES (1, 'not written'), (4, 'tx four') ON CONFLICT DO NOTHING;
+INSERT INTO bulk_tx VALUES (5, 'tx five');
+COMMIT;
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int - :before AS requests;
+SELECT id, payload FROM bulk_tx WHERE id IN (1, 4, 5) ORDER BY id;
+-- a transaction writes each item once: a second UPDATE of an item cannot be combined with the first
+BEGIN;
+UPDATE bulk_tx SET payload = 'first' WHERE id = 4;
+UPDATE bulk_tx SET payload = 'second' WHERE id = 4;
+COMMIT;
+SELECT payload FROM bulk_tx WHERE id = 4;
 -- write_mode immediate: each statement's writes are sent when it ends; ROLLBACK cannot undo them
 CREATE FOREIGN TABLE bulk_now (id integer, payload text) SERVER dynamodb_server
   OPTIONS (table 'dlf_bulk', write_mode 'immediate');

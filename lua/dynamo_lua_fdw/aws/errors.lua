@@ -56,6 +56,48 @@ M.SQLSTATE = {
 }
 for code in pairs(M.AUTH_CODES) do M.SQLSTATE[code] = "28000" end
 
+-- TransactionCanceledException: the CancellationReasons codes (one per action) that decide the
+-- outcome, most decisive first. An invalid request or a false condition stays so when retried;
+-- a conflict or throttling may not.
+M.CANCELLATION = {
+    { code = "ValidationError", sqlstate = "22023",
+      hint = "DynamoDB refused a write of the transaction as invalid." },
+    { code = "ItemCollectionSizeLimitExceeded", sqlstate = "54000",
+      hint = "With a local secondary index, all items sharing one partition key value are limited to 10 GB." },
+    { code = "ConditionalCheckFailed", sqlstate = "23505",
+      hint = "A condition of this write was false (for a write that must create its item: the item exists already); retrying will not help until the item changes." },
+    { code = "TransactionConflict", sqlstate = "40001",
+      hint = "Another request was changing the item at the same time; retry the transaction." },
+    { code = "ProvisionedThroughputExceeded", sqlstate = "53000",
+      hint = "Raise the table's capacity (provisioned write capacity units, or on-demand mode), or retry later." },
+    { code = "ThrottlingError", sqlstate = "53000",
+      hint = "DynamoDB throttled the transaction; retry later, or raise the table's capacity." },
+}
+
+-- cancellation(reasons) -> index (1-based action), code, SQLSTATE of the reason that decides a
+-- cancelled transaction; nil when no reason other than "None" is known.
+-- An unknown code decides only when no known one is there, and then as 40001.
+function M.cancellation(reasons)
+    if type(reasons) ~= "table" then return nil end
+    for _, c in ipairs(M.CANCELLATION) do
+        for i, code in ipairs(reasons) do
+            if code == c.code then return i, code, c.sqlstate end
+        end
+    end
+    for i, code in ipairs(reasons) do
+        if code ~= "None" then return i, code, "40001" end
+    end
+    return nil
+end
+
+-- The hint for a decisive cancellation reason, or nil.
+function M.cancellation_hint(code)
+    for _, c in ipairs(M.CANCELLATION) do
+        if c.code == code then return c.hint end
+    end
+    return nil
+end
+
 local function aws_text(code, message)
     if message and message ~= "" then return code .. ": " .. message end
     return code
@@ -132,8 +174,9 @@ local function aws_error(ctx)
         if ctx.reasons and #ctx.reasons > 0 then
             e.detail = "Cancellation reasons, one per action: " .. concat(ctx.reasons, ", ") .. "."
         end
-        e.hint = "A reason of ConditionalCheckFailed means a condition was false; TransactionConflict means "
-            .. "another request changed an item at the same time and retrying may succeed."
+        local _, reason = M.cancellation(ctx.reasons)
+        e.hint = M.cancellation_hint(reason) or ("A reason of ConditionalCheckFailed means a condition was false; "
+            .. "TransactionConflict means another request changed an item at the same time and retrying may succeed.")
     elseif code == "TransactionConflictException" or code == "ReplicatedWriteConflictException" then
         e.hint = "Another request changed the same item at the same time; retry the statement."
     elseif code == "ItemCollectionSizeLimitExceededException" then
