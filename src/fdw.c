@@ -77,6 +77,7 @@ enum DlfScanPrivate
 };
 
 static bool dlf_pushdown = true;
+static int	dlf_max_scan_capacity = 0;
 
 typedef struct DlfScanState
 {
@@ -209,6 +210,7 @@ append_qual_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, Rel
 	const char *op = NULL;
 	Oid			collation = InvalidOid;
 	bool		any = false;
+	const char *bool_value = NULL;
 
 	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
 	{
@@ -241,6 +243,16 @@ append_qual_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, Rel
 		var = qual_var((Node *) t->arg, baserel->relid);
 		op = t->nulltesttype == IS_NULL ? "IS NULL" : "IS NOT NULL";
 	}
+	else if ((var = qual_var((Node *) clause, baserel->relid)) != NULL ||
+			 (is_notclause(clause) && (var = qual_var((Node *) get_notclausearg(clause), baserel->relid)) != NULL))
+	{
+		/* a boolean column alone (PostgreSQL's form of "flag = true") or NOT it */
+		if (var->vartype != BOOLOID)
+			return;
+		op = "=";
+		bool_value = is_notclause(clause) ? "false" : "true";
+		opno = BooleanEqualOperator;
+	}
 	if (var == NULL)
 		return;
 	if (op == NULL)
@@ -269,7 +281,9 @@ append_qual_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, Rel
 		appendStringInfo(buf, ",\"deterministic\":%s",
 						 get_collation_isdeterministic(collation) ? "true" : "false");
 	}
-	if (other && IsA(other, Const) && any && !((Const *) other)->constisnull)
+	if (bool_value)
+		appendStringInfo(buf, ",\"value\":\"%s\"", bool_value);
+	else if (other && IsA(other, Const) && any && !((Const *) other)->constisnull)
 	{
 		Const	   *c = (Const *) other;
 		ArrayType  *arr = DatumGetArrayTypeP(c->constvalue);
@@ -348,6 +362,60 @@ append_needed_columns(StringInfo buf, RelOptInfo *baserel, List *clauses)
 }
 
 /*
+ * "output": the attribute numbers the scan returns (none for count(*)), so
+ * Lua knows whether it must return values at all once its quals are exact.
+ */
+static void
+append_output_columns(StringInfo buf, RelOptInfo *baserel)
+{
+	Bitmapset  *attrs = NULL;
+	int			x = -1;
+	bool		first = true;
+
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+	appendStringInfoString(buf, ",\"output\":[");
+	while ((x = bms_next_member(attrs, x)) >= 0)
+	{
+		appendStringInfo(buf, "%s%d", first ? "" : ",", x + FirstLowInvalidHeapAttributeNumber);
+		first = false;
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * "limit": LIMIT + OFFSET as constants, when this scan's rows are the query's
+ * rows (one relation; no grouping, aggregates, DISTINCT, window functions or
+ * set-returning functions).  "ordered": whether the query also has an ORDER
+ * BY, which only a scan in that order may serve with a limited page.  Lua
+ * uses it as DynamoDB's page size, so a wrong guess costs requests, never rows.
+ */
+static void
+append_query_limit(StringInfo buf, PlannerInfo *root, RelOptInfo *baserel)
+{
+	Query	   *parse = root->parse;
+	int64		limit = 0;
+
+	if (parse->limitCount == NULL || !IsA(parse->limitCount, Const) ||
+		((Const *) parse->limitCount)->constisnull || parse->limitOption != LIMIT_OPTION_COUNT)
+		return;
+	if (parse->groupClause || parse->groupingSets || parse->hasAggs || parse->hasWindowFuncs ||
+		parse->distinctClause || parse->hasTargetSRFs || root->hasHavingQual || parse->setOperations ||
+		baserel->reloptkind != RELOPT_BASEREL || bms_membership(root->all_baserels) != BMS_SINGLETON)
+		return;
+	limit = DatumGetInt64(((Const *) parse->limitCount)->constvalue);
+	if (parse->limitOffset)
+	{
+		if (!IsA(parse->limitOffset, Const))
+			return;
+		if (!((Const *) parse->limitOffset)->constisnull)
+			limit += DatumGetInt64(((Const *) parse->limitOffset)->constvalue);
+	}
+	if (limit > 0 && limit <= INT_MAX)
+		appendStringInfo(buf, ",\"limit\":" INT64_FORMAT ",\"ordered\":%s", limit,
+						 root->query_pathkeys != NIL ? "true" : "false");
+}
+
+/*
  * Options of the user mapping for userid (or PUBLIC).  Unlike GetUserMapping(),
  * no mapping is not an error: credentials may come from the environment.
  */
@@ -403,7 +471,8 @@ describe_relation(Oid relid, Oid userid, PlannerInfo *root, RelOptInfo *baserel,
 	append_options_json(&buf, table->options);
 	appendStringInfoString(&buf, ",\"user\":");
 	append_options_json(&buf, user_options);
-	appendStringInfo(&buf, ",\"pushdown\":%s", dlf_pushdown ? "true" : "false");
+	appendStringInfo(&buf, ",\"pushdown\":%s,\"max_scan_capacity\":%d",
+					 dlf_pushdown ? "true" : "false", dlf_max_scan_capacity);
 	if (operation)
 	{
 		appendStringInfoString(&buf, ",\"operation\":");
@@ -444,6 +513,8 @@ describe_relation(Oid relid, Oid userid, PlannerInfo *root, RelOptInfo *baserel,
 		}
 		appendStringInfo(&buf, "],\"nquals\":%d", index);
 		append_needed_columns(&buf, baserel, info->clauses);
+		append_output_columns(&buf, baserel);
+		append_query_limit(&buf, root, baserel);
 	}
 	appendStringInfoChar(&buf, '}');
 	table_close(rel, NoLock);
@@ -1313,6 +1384,10 @@ void
 _PG_init(void)
 {
 	dlf_define_lua_gucs();
+	DefineCustomIntVariable("dynamo_lua_fdw.max_scan_capacity",
+							"Read capacity units a Scan may consume before it is stopped (0: no limit).",
+							"The table or server option max_scan_capacity takes precedence.",
+							&dlf_max_scan_capacity, 0, 0, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("dynamo_lua_fdw.pushdown",
 							 "Lets DynamoDB answer the conditions it can answer exactly.",
 							 "Off: every condition is checked by PostgreSQL over a Scan (for testing and comparison).",

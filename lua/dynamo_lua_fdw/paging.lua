@@ -2,7 +2,9 @@
 -- from a key schema, and the loop that walks a list of such tasks until a
 -- page has rows.  A page that is empty but carries LastEvaluatedKey is
 -- followed, so no row is skipped; each page is read once, so none repeats.
+local capi = require "dynamo_lua_fdw.capi"
 local errors = require "dynamo_lua_fdw.errors"
+local retry = require "dynamo_lua_fdw.aws.retry"
 
 local M = {}
 
@@ -30,7 +32,8 @@ function M.reader(client, op, request)
     return setmetatable({ client = client, op = op, request = request, done = false }, Reader)
 end
 
--- The next page's items; counts pages, items returned, items scanned and read capacity into stats.
+-- The next page's items and how many rows they stand for (Select COUNT returns no items, only
+-- a Count); counts pages, items returned, items scanned and read capacity into stats.
 function Reader:next_page(stats)
     local resp = self.client:call(self.op, self.request)
     local items
@@ -55,13 +58,70 @@ function Reader:next_page(stats)
         stats.scanned = stats.scanned + (tonumber(resp.ScannedCount) or #items)
         self.request.ExclusiveStartKey = resp.LastEvaluatedKey
         self.done = resp.LastEvaluatedKey == nil
+        if self.request.Select == "COUNT" then
+            local n = tonumber(resp.Count)
+            if not n or n < 0 or n % 1 ~= 0 then errors.malformed(self.op, "has no Count") end
+            return items, n
+        end
     end
-    return items
+    return items, #items
+end
+
+-- BatchGetItem over a list of keys: 100 keys a request; UnprocessedKeys go first into the
+-- next request, after a backoff (DynamoDB returns them when it is short of capacity).
+local BatchReader = {}
+BatchReader.__index = BatchReader
+M.MAX_BATCH_GET = 100
+
+-- template: {ConsistentRead=, ProjectionExpression=, ExpressionAttributeNames=} for the table.
+function M.batch_reader(client, table_name, keys, template)
+    return setmetatable({ client = client, table = table_name, keys = keys, template = template,
+        next_key = 1, unprocessed = {}, round = 0, done = #keys == 0 }, BatchReader)
+end
+
+function BatchReader:next_page(stats)
+    local batch = {}
+    for _, k in ipairs(self.unprocessed) do batch[#batch + 1] = k end
+    self.unprocessed = {}
+    if #batch > 0 then
+        self.round = self.round + 1
+        capi.sleep(retry.backoff_ms(self.round))
+    end
+    while #batch < M.MAX_BATCH_GET and self.next_key <= #self.keys do
+        batch[#batch + 1] = self.keys[self.next_key]
+        self.next_key = self.next_key + 1
+    end
+    local spec = { Keys = batch }
+    for k, v in pairs(self.template) do spec[k] = v end
+    local resp = self.client:call("BatchGetItem",
+        { RequestItems = { [self.table] = spec }, ReturnConsumedCapacity = "TOTAL" })
+    stats.pages = stats.pages + 1
+    for _, c in ipairs(type(resp.ConsumedCapacity) == "table" and resp.ConsumedCapacity or {}) do
+        stats.capacity = (stats.capacity or 0) + (tonumber(type(c) == "table" and c.CapacityUnits) or 0)
+    end
+    local responses = type(resp.Responses) == "table" and resp.Responses[self.table] or {}
+    local left = type(resp.UnprocessedKeys) == "table" and resp.UnprocessedKeys[self.table]
+    if type(responses) ~= "table" or (left ~= nil and (type(left) ~= "table" or type(left.Keys) ~= "table")) then
+        errors.malformed("BatchGetItem", "has Responses or UnprocessedKeys of the wrong type")
+    end
+    for i = 1, #responses do
+        if type(responses[i]) ~= "table" then errors.malformed("BatchGetItem", "has an item that is no object") end
+    end
+    if left and #left.Keys > 0 then
+        if #left.Keys > #batch then errors.malformed("BatchGetItem", "has more UnprocessedKeys than keys asked for") end
+        self.unprocessed = left.Keys
+    else
+        self.round = 0
+    end
+    stats.items, stats.scanned = stats.items + #responses, stats.scanned + #responses
+    self.done = #self.unprocessed == 0 and self.next_key > #self.keys
+    return responses, #responses
 end
 
 -- st = {tasks = {...}, task_i = 0, pages = 0, items = 0, scanned = 0}; start(st, task) returns a
--- reader, or nil when nothing can match.  Returns the items of the next non-empty page and the
--- task they belong to, or nil when every task is done.
+-- reader, or nil when nothing can match.  Returns the items of the next non-empty page, the
+-- task they belong to and the number of rows (#items, or a page's Count for Select COUNT),
+-- or nil when every task is done.
 function M.next_page(st, start)
     while true do
         if not st.reader or st.reader.done then
@@ -71,8 +131,9 @@ function M.next_page(st, start)
             st.reader = start(st, task)
         end
         if st.reader and not st.reader.done then
-            local items = st.reader:next_page(st)
-            if #items > 0 then return items, st.tasks[st.task_i] end
+            local items, n = st.reader:next_page(st)
+            if st.check_page then st.check_page(st) end
+            if n > 0 then return items, st.tasks[st.task_i], n end
         end
     end
 end

@@ -11,9 +11,9 @@
 local M = {}
 
 -- PostgreSQL's comparison functions per key type and operator suffix (texteq but text_lt, ...).
-local FUNCS = { S = {}, N = {}, B = {} }
-for _, suffix in ipairs({ "eq", "lt", "le", "gt", "ge" }) do
-    FUNCS.S[(suffix == "eq" and "text" or "text_") .. suffix] = suffix
+local FUNCS = { S = {}, N = {}, B = {}, BOOL = { booleq = "eq", boolne = "ne" } }
+for _, suffix in ipairs({ "eq", "ne", "lt", "le", "gt", "ge" }) do
+    FUNCS.S[((suffix == "eq" or suffix == "ne") and "text" or "text_") .. suffix] = suffix
     FUNCS.B["bytea" .. suffix] = suffix
     FUNCS.N["numeric_" .. suffix] = suffix
     for _, ints in ipairs({ "int2", "int4", "int8", "int24", "int42", "int28", "int82", "int48", "int84" }) do
@@ -26,10 +26,11 @@ local COLUMN_TYPES = {
     B = { bytea = true },
 }
 local OPS = { ["="] = "eq", ["<"] = "lt", ["<="] = "le", [">"] = "gt", [">="] = "ge" }
+local FILTER_OPS = { ["="] = "eq", ["<>"] = "ne", ["<"] = "lt", ["<="] = "le", [">"] = "gt", [">="] = "ge" }
 
 -- True when q's function is PostgreSQL's comparison op for a key of type keytype.
 local function comparison(q, keytype)
-    local suffix = OPS[q.op] or (q.op == "= ANY" and "eq")
+    local suffix = FILTER_OPS[q.op] or (q.op == "= ANY" and "eq")
     return suffix ~= nil and FUNCS[keytype][q.func] == suffix
 end
 
@@ -71,55 +72,198 @@ local function source(q, params)
     if q.value ~= nil then return { v = q.value } end
 end
 
--- key_conditions(rel, schema, by_attribute, params) -> {pk = source, sk = {...}} or nil.
+-- key_conditions(rel, schema, by_attribute, params, null, storable)
+--   -> {pk = source, sk = {...}, exact = {qual index...}} or nil.
 --   schema: {partition_key = {name=, type=}, sort_key = ... | nil}
 --   by_attribute: attribute name -> column description
 --   params: list of C parameter indexes used so far (appended to)
+--   storable(col, text): false for a constant DynamoDB cannot hold (a number beyond its range);
+--   such a range bound bounds nothing DynamoDB can compare, so it is not used.
 -- sk = {eq = source} | {lo = source, lo_op = ">"|">=", hi = source, hi_op = "<"|"<="} | {prefix = text}
-function M.key_conditions(rel, schema, by_attribute, params, null)
+-- exact lists the quals the key condition answers exactly (PostgreSQL need not check them):
+-- those with constants, except two strict bounds, which DynamoDB can only send as BETWEEN.
+function M.key_conditions(rel, schema, by_attribute, params, null, storable)
     local function usable(col, key)
         return col and COLUMN_TYPES[key.type][col.type]
     end
     local pk_key, sk_key = schema.partition_key, schema.sort_key
     local pk_col = by_attribute[pk_key.name]
     if not usable(pk_col, pk_key) then return nil end
-    local result = {}
+    local result = { exact = {} }
     for _, q in ipairs(rel.quals) do
         if not result.pk and q.column == pk_col.name and (q.op == "=" or (q.op == "= ANY" and q.values))
             and comparison(q, pk_key.type) and q.deterministic ~= false and q.value ~= null then
             result.pk = source(q, params)
             result.pk_column = pk_col.name
+            if not q.param then result.exact[#result.exact + 1] = q.index end
         end
     end
     if not result.pk then return nil end
     local sk_col = sk_key and by_attribute[sk_key.name]
     if not usable(sk_col, sk_key) then return result end
-    local sk = {}
+    local sk, used = {}, {}
     for _, q in ipairs(rel.quals) do
         if q.column == sk_col.name and q.value ~= null then
             local ranged = sk_key.type ~= "S" or byte_order(q)
             if q.op == "=" and comparison(q, sk_key.type) and q.deterministic ~= false then
-                sk.eq = sk.eq or source(q, params)
-            elseif OPS[q.op] and q.op ~= "=" and comparison(q, sk_key.type) and ranged and (q.value or q.param) then
+                if not sk.eq then sk.eq, used.eq = source(q, params), q end
+            elseif OPS[q.op] and q.op ~= "=" and comparison(q, sk_key.type) and ranged and (q.value or q.param)
+                and (q.param or not storable or storable(sk_col, q.value)) then
                 if (q.op == ">" or q.op == ">=") and not sk.lo then
-                    sk.lo, sk.lo_op = source(q, params), q.op
+                    sk.lo, sk.lo_op, used.lo = source(q, params), q.op, q
                 elseif (q.op == "<" or q.op == "<=") and not sk.hi then
-                    sk.hi, sk.hi_op = source(q, params), q.op
+                    sk.hi, sk.hi_op, used.hi = source(q, params), q.op, q
                 end
-            elseif q.op == "~~" and q.func == "textlike" and sk_key.type == "S" and q.value then
-                sk.prefix = sk.prefix or M.like_prefix(q.value)
+            elseif q.op == "~~" and q.func == "textlike" and sk_key.type == "S" and q.value and not sk.prefix then
+                sk.prefix = M.like_prefix(q.value)
+                used.prefix = sk.prefix and q
             end
         end
     end
+    local answered = {}
     if sk.eq then
-        result.sk = { eq = sk.eq }
+        result.sk, answered = { eq = sk.eq }, { used.eq }
     elseif sk.lo or sk.hi then
         result.sk = { lo = sk.lo, lo_op = sk.lo_op, hi = sk.hi, hi_op = sk.hi_op }
+        if not (sk.lo and sk.hi and (sk.lo_op == ">" or sk.hi_op == "<")) then answered = { used.lo, used.hi } end
     elseif sk.prefix then
-        result.sk = { prefix = sk.prefix }
+        result.sk, answered = { prefix = sk.prefix }, { used.prefix }
+    end
+    for _, q in pairs(answered) do
+        if not q.param then result.exact[#result.exact + 1] = q.index end
     end
     if result.sk then result.sk_column = sk_col.name end
     return result
+end
+
+-- ---------- filters ----------
+
+-- The DynamoDB type a column's values are compared as, for the column types whose comparison
+-- PostgreSQL and DynamoDB share (text compares bytes only under the C collation; floats never).
+local FILTER_TAGS = {
+    text = "S", ["character varying"] = "S", bytea = "B", boolean = "BOOL",
+    numeric = "N", integer = "N", bigint = "N", smallint = "N",
+}
+M.MAX_IN = 100            -- DynamoDB's limit of values in one IN
+M.MAX_EXPRESSION = 4000   -- bytes; DynamoDB allows 4 KB per expression
+
+-- One filter term for qual q on column col, or nil when DynamoDB cannot answer it exactly.
+-- encode(col, text) -> AttributeValue, or nil when the value cannot be stored.
+local function filter_term(q, col, tag, encode, params, null)
+    local term = { index = q.index, column = q.column, tag = tag, op = q.op }
+    if q.op == "IS NULL" or q.op == "IS NOT NULL" then return term end
+    local text_ok = tag ~= "S" or q.deterministic ~= false
+    if q.op == "~~" then
+        if q.func ~= "textlike" or tag ~= "S" or type(q.value) ~= "string" then return nil end
+        local prefix = M.like_prefix(q.value)
+        if not prefix then return nil end
+        term.op, term.src = "begins_with", { v = prefix }
+    elseif q.op == "= ANY" then
+        if not (q.values and comparison(q, tag) and text_ok) then return nil end
+        local vs = {}
+        for _, v in ipairs(q.values) do if v ~= null then vs[#vs + 1] = v end end
+        if #vs == 0 or #vs > M.MAX_IN then return nil end
+        term.op, term.src = "IN", { vs = vs }
+    else
+        local suffix = FILTER_OPS[q.op]
+        if not (suffix and comparison(q, tag)) then return nil end
+        if (suffix == "eq" or suffix == "ne") and not text_ok then return nil end
+        if suffix ~= "eq" and suffix ~= "ne" and ((tag == "S" and not byte_order(q)) or tag == "BOOL") then
+            return nil
+        end
+        if q.param then
+            term.src = source(q, params)
+            return term -- its value is known only at run time: PostgreSQL checks it as well
+        end
+        if q.value == nil or q.value == null then return nil end
+        term.src = { v = q.value }
+    end
+    -- every constant must be storable (no NaN, no empty string, within DynamoDB's number range)
+    for _, v in ipairs(term.src.vs or { term.src.v }) do
+        if not encode(col, v) then return nil end
+    end
+    term.exact = true
+    return term
+end
+
+-- The placeholder text of one term; n numbers its names and values.
+local function term_expression(t, n)
+    local a = "#f" .. n
+    if t.op == "IS NULL" then return "(attribute_not_exists(" .. a .. ") OR attribute_type(" .. a .. ", :null))" end
+    if t.op == "IS NOT NULL" then return "(attribute_exists(" .. a .. ") AND NOT attribute_type(" .. a .. ", :null))" end
+    if t.op == "begins_with" then return "begins_with(" .. a .. ", :f" .. n .. ")" end
+    if t.op == "IN" then
+        local vs = {}
+        for i = 1, #t.src.vs do vs[i] = ":f" .. n .. "_" .. i end
+        return a .. " IN (" .. table.concat(vs, ", ") .. ")"
+    end
+    -- DynamoDB's <> is true for a missing or NULL attribute; PostgreSQL's is not
+    if t.op == "<>" then return "(" .. a .. " <> :f" .. n .. " AND attribute_type(" .. a .. ", :t" .. n .. "))" end
+    return a .. " " .. t.op .. " :f" .. n
+end
+
+-- filter_terms(rel, opts) -> list of terms DynamoDB can check, in qual order.
+--   opts.column(name) -> column description, attribute name (nil for columns that cannot be filtered)
+--   opts.skip: qual index -> true (answered by the key condition), attribute -> true (a Query's keys)
+--   opts.encode(col, text) -> AttributeValue or nil; opts.params as for key_conditions
+-- Each term: {index=, column=, attribute=, tag=, op=, src=, exact=}; exact terms need no local check.
+-- Terms stop before the expression would pass M.MAX_EXPRESSION bytes; the rest stay local.
+function M.filter_terms(rel, opts)
+    local terms, size = {}, 0
+    for _, q in ipairs(rel.quals) do
+        local col, attribute = opts.column(q.column)
+        local tag = col and FILTER_TAGS[col.type]
+        if tag and not opts.skip[q.index] and not opts.skip[attribute] then
+            local t = filter_term(q, col, tag, opts.encode, opts.params, opts.null)
+            if t then
+                t.attribute = attribute
+                local add = #term_expression(t, #terms + 1) + 5 + #attribute -- " AND " and the name
+                if size + add > M.MAX_EXPRESSION then break end
+                size = size + add
+                terms[#terms + 1] = t
+            end
+        end
+    end
+    return terms
+end
+
+-- filter_expression(terms, value_of) -> expression, names, values; or false when a term can
+-- never be true (a NULL parameter), so nothing matches.
+--   value_of(term, text) -> AttributeValue or nil (the run-time value cannot be stored: the
+--   term is left out, PostgreSQL checks it).  values_of(src) -> list of texts, empty for NULL.
+function M.filter_expression(terms, values_of, value_of)
+    local parts, names, values = {}, {}, {}
+    for _, t in ipairs(terms) do
+        local n = #parts + 1
+        local texts = t.src and values_of(t.src) or {}
+        if t.src and #texts == 0 then return false end
+        local avs, ok = {}, true
+        for i, text in ipairs(texts) do
+            avs[i] = value_of(t, text)
+            if not avs[i] then ok = false end
+        end
+        if ok then
+            parts[n] = term_expression(t, n)
+            names["#f" .. n] = t.attribute
+            if t.op == "IS NULL" or t.op == "IS NOT NULL" then
+                values[":null"] = { S = "NULL" }
+            elseif t.op == "IN" then
+                for i, av in ipairs(avs) do values[":f" .. n .. "_" .. i] = av end
+            else
+                values[":f" .. n] = avs[1]
+                if t.op == "<>" then values[":t" .. n] = { S = t.tag } end
+            end
+        end
+    end
+    if #parts == 0 then return nil end
+    return table.concat(parts, " AND "), names, values
+end
+
+-- The filter with placeholders only, for EXPLAIN VERBOSE.
+function M.filter_text(terms)
+    local parts = {}
+    for i, t in ipairs(terms) do parts[i] = term_expression(t, i) end
+    return table.concat(parts, " AND ")
 end
 
 -- A value source in PostgreSQL's words, for EXPLAIN: 'text', $n, IN ('a', 'b'), NULL.
@@ -190,14 +334,17 @@ function M.compare(a, b, base64_decode)
 end
 
 -- The KeyConditionExpression for the values given (AttributeValues), with names and values.
--- values: {pk = av, eq = av, lo = av, hi = av}
+-- values: {pk = av, eq = av, lo = av, hi = av, prefix = av}
 function M.key_expression(schema, sk, values)
     local expr = { "#pk = :pk" }
     local names = { ["#pk"] = schema.partition_key.name }
     local vals = { [":pk"] = values.pk }
-    if sk and not sk.eq then
+    if sk then
         names["#sk"] = schema.sort_key.name
-        if sk.prefix then
+        if sk.eq then -- a secondary index: GetItem reads only the table
+            expr[2] = "#sk = :eq"
+            vals[":eq"] = values.eq
+        elseif sk.prefix then
             expr[2] = "begins_with(#sk, :prefix)"
             vals[":prefix"] = values.prefix
         elseif sk.lo and sk.hi then

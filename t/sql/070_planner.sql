@@ -1,13 +1,15 @@
 -- Key conditions in Lua: what DynamoDB is asked, and that it never changes an answer.
 -- (script file:line in CONTEXT is checked by t/001_lua_host.pl)
 \set SHOW_CONTEXT never
-CREATE FOREIGN TABLE grid (pk text NOT NULL, sk numeric NOT NULL, a text, n numeric, mixed jsonb,
+CREATE FOREIGN TABLE grid (pk text NOT NULL, sk numeric NOT NULL, a text, n numeric, mixed jsonb, ok boolean,
                            _item jsonb OPTIONS (raw_item 'true'))
   SERVER dynamodb_server OPTIONS (table 'dlf_grid');
 -- tricky data: unicode and quotes in keys, numbers at the limits, missing attributes, mixed types
-INSERT INTO grid (pk, sk, a, n, mixed)
+-- (table dlf_grid has a sparse GSI by_a_n (a, n), a GSI by_a_keys (a) projecting keys only and
+-- an LSI by_n (pk, n) projecting a: items without a or n are missing from them)
+INSERT INTO grid (pk, sk, a, n, mixed, ok)
 SELECT pk, sk::numeric, CASE WHEN i % 3 = 0 THEN NULL ELSE 'v' || i || 'ü' END, CASE WHEN i % 4 = 0 THEN NULL ELSE i * 1.5 END,
-       CASE WHEN i % 2 = 0 THEN to_jsonb(i) ELSE to_jsonb('s' || i) END
+       CASE WHEN i % 2 = 0 THEN to_jsonb(i) ELSE to_jsonb('s' || i) END, CASE WHEN i % 5 = 0 THEN NULL ELSE i % 2 = 0 END
 FROM unnest(ARRAY['p1', 'p2', 'ü', 'p"q']) WITH ORDINALITY p(pk, pi),
      unnest(ARRAY['-1E-130', '0', '1.5', '2', '10', '-5', '1E+20', '9.9999999999999999999999999999999999999E+125', '12.25'])
        WITH ORDINALITY s(sk, si),
@@ -75,7 +77,12 @@ DECLARE
                              'sk::float8 > 1', 'sk IS NULL', 'sk > 2 AND a IS NOT NULL', 'sk <> 2', 'sk = 12.25 OR sk = 0',
                              'sk < 0.0000000000000000000000000000000000000000000000000000000000000000000000000000000000001',
                              'a = ''v11ü''', 'sk IN (2, 10)', 'n > 10', 'sk >= NULL', 'sk < 10 AND sk > 10', 'sk = 1.5 AND n IS NULL',
-                             'sk <= 2 AND sk >= 2', 'sk > 1E+125'];
+                             'sk <= 2 AND sk >= 2', 'sk > 1E+125',
+                             -- filters, and the secondary indexes
+                             'a = ''v16ü''', 'a IN (''v11ü'', ''v16ü'', ''nope'', NULL)', 'a <> ''v11ü''', 'a > ''v2'' COLLATE "C"',
+                             'a > ''v2''', 'a LIKE ''v1%''', 'a LIKE ''v1_ü''', 'a = ''''', 'n <> 15', 'n IS NULL', 'n IS NOT NULL',
+                             'n = ''NaN''', 'n < 1E+200', 'ok', 'NOT ok', 'ok IS NULL', 'a = ''v16ü'' AND n > 3',
+                             'a IS NOT NULL AND n >= 15 AND n < 30', 'mixed IS NULL', 'n = 21 OR a IS NULL'];
     -- (pk breaks ties: the rows of an IN list are ordered only by PostgreSQL)
     orders text[] := ARRAY['', ' ORDER BY sk, pk', ' ORDER BY sk DESC, pk', ' ORDER BY sk DESC, pk LIMIT 2'];
     pk_c text; sk_c text; o text; q text; agg text; on_rows text; off_rows text; plan text;
@@ -87,11 +94,16 @@ BEGIN
             q := format('SELECT pk, sk, a, mixed FROM grid WHERE %s AND %s%s', pk_c, sk_c, o);
             -- without ORDER BY the rows are compared as a set, with it in their order
             agg := CASE WHEN o = '' THEN 'string_agg(t::text, '' '' ORDER BY t::text)' ELSE 'string_agg(t::text, '' '')' END;
+            -- and once more as count(*), which DynamoDB counts when nothing is left to check
+            IF o = '' THEN
+                q := q || format(' UNION ALL SELECT ''count'', count(*), NULL, NULL FROM grid WHERE %s AND %s', pk_c, sk_c);
+            END IF;
             PERFORM set_config('dynamo_lua_fdw.pushdown', 'on', true);
             EXECUTE format('SELECT %s FROM (%s) t', agg, q) INTO on_rows;
             FOR plan IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-                IF plan LIKE '%DynamoDB Operation: Query%' OR plan LIKE '%DynamoDB Operation: GetItem%' THEN
+                IF plan ~ 'DynamoDB (Operation: (Query|GetItem|BatchGetItem)|Filter|Select)' THEN
                     pushed := pushed + 1;
+                    EXIT;
                 END IF;
             END LOOP;
             PERFORM set_config('dynamo_lua_fdw.pushdown', 'off', true);
@@ -132,3 +144,77 @@ EXPLAIN (COSTS OFF) SELECT k, d.sort_key FROM wanted_keys JOIN dynamodb d
 SELECT k, d.sort_key FROM wanted_keys JOIN dynamodb d
   ON d.partition_key = k AND d.region = 'us-east-1' AND d.table_name = 'fdwtest2' ORDER BY 1, 2;
 RESET client_min_messages;
+
+-- FilterExpression: each condition DynamoDB checks exactly as PostgreSQL does, with placeholders
+EXPLAIN (VERBOSE, COSTS OFF) SELECT sk FROM grid
+  WHERE n >= 15 AND a <> 'x' AND a LIKE 'v1%' AND a IN ('v11ü', 'v12ü') AND ok AND n IS NOT NULL AND mixed IS NULL;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT sk FROM grid WHERE pk = 'p1' AND a IS NULL AND NOT ok;
+-- not exact, so PostgreSQL's: text order outside "C", floats, NaN, empty strings, OR
+EXPLAIN (COSTS OFF) SELECT sk FROM grid
+  WHERE a > 'v2' AND n::float8 > 1 AND n <> 'NaN' AND a <> '' AND (n = 21 OR a IS NULL);
+EXPLAIN (COSTS OFF) SELECT sk FROM grid WHERE a > 'v2' COLLATE "C";
+-- a parameter is sent too, and PostgreSQL checks it as well
+PREPARE by_n(numeric) AS SELECT sk FROM grid WHERE pk = 'p2' AND n > $1 ORDER BY sk;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE by_n(20);
+EXECUTE by_n(20);
+EXECUTE by_n(NULL);
+RESET plan_cache_mode;
+
+-- count(*) with every condition answered: DynamoDB counts (Select COUNT), no item is sent
+EXPLAIN (COSTS OFF) SELECT count(*) FROM grid WHERE n > 10;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM grid WHERE n::float8 > 10;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM grid WHERE pk = 'p1' AND n > 10;
+-- LIMIT with nothing left to filter is DynamoDB's page size: 3 items read, not the partition
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT sk FROM grid WHERE pk = 'p1' LIMIT 3;
+EXPLAIN (COSTS OFF) SELECT sk FROM grid WHERE pk = 'p1' AND n::float8 > 1 LIMIT 3;
+EXPLAIN (COSTS OFF) SELECT sk FROM grid WHERE pk = 'p1' ORDER BY n LIMIT 3;
+
+-- pk IN: BatchGetItem, one request for up to 100 keys; a key listed twice is read once
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pk, a FROM grid WHERE pk IN ('p1', 'p2', 'ü', 'p1') AND sk = 2;
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int AS before \gset
+SELECT pk, a FROM grid WHERE pk IN ('p1', 'p2', 'ü', 'p1', 'nope') AND sk = 2 ORDER BY 1;
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int - :before AS requests_for_batch_get;
+CREATE FOREIGN TABLE typed_ids (id text, status text) SERVER dynamodb_server OPTIONS (table 'dlf_typed');
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int AS before \gset
+SELECT count(*) FROM typed_ids WHERE id IN (SELECT 'k' || i FROM generate_series(1, 250) i);
+SELECT count(*) FROM typed_ids WHERE id = ANY (ARRAY(SELECT 'k' || i FROM generate_series(1, 250) i));
+SELECT (dynamo_lua_fdw.stats()->>'requests')::int - :before AS requests_for_250_keys;
+EXPLAIN (COSTS OFF) SELECT id FROM typed_ids WHERE id IN ('all', 'x');
+
+-- secondary indexes: chosen when the quals give their key, they hold every item the quals can
+-- select (a sparse index only with a condition on its sort key) and project what is read
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pk, sk FROM grid WHERE a = 'v16ü';
+SELECT pk, sk, n FROM grid WHERE a = 'v16ü';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pk, sk, n FROM grid WHERE a = 'v16ü' AND n > 3;
+EXPLAIN (COSTS OFF) SELECT pk, sk, n FROM grid WHERE a = 'v16ü' AND n IS NOT NULL ORDER BY n DESC;
+EXPLAIN (COSTS OFF) SELECT pk, sk, mixed FROM grid WHERE a = 'v16ü';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT sk, a FROM grid WHERE pk = 'p1' AND n BETWEEN 15 AND 20;
+EXPLAIN (COSTS OFF) SELECT sk, mixed FROM grid WHERE pk = 'p1' AND n BETWEEN 15 AND 20;
+-- a GSI is never read consistently
+CREATE FOREIGN TABLE grid_consistent (pk text, sk numeric, a text)
+  SERVER dynamodb_server OPTIONS (table 'dlf_grid', consistent_read 'true');
+EXPLAIN (COSTS OFF) SELECT pk FROM grid_consistent WHERE a = 'v16ü';
+ALTER FOREIGN TABLE grid_consistent OPTIONS (ADD index 'by_a_n');
+EXPLAIN (COSTS OFF) SELECT pk FROM grid_consistent WHERE a = 'v16ü';
+-- table option index: that index only (a view of the sparse index), or none
+CREATE FOREIGN TABLE grid_by_a_n (pk text, sk numeric, a text, n numeric)
+  SERVER dynamodb_server OPTIONS (table 'dlf_grid', index 'by_a_n');
+SELECT count(*) AS items_with_a_and_n FROM grid_by_a_n;
+EXPLAIN (COSTS OFF) SELECT pk FROM grid_by_a_n WHERE a = 'v16ü';
+SELECT pk FROM grid_by_a_n WHERE a = 'v16ü';
+ALTER FOREIGN TABLE grid_by_a_n OPTIONS (SET index 'none');
+EXPLAIN (COSTS OFF) SELECT pk FROM grid_by_a_n WHERE a = 'v16ü';
+ALTER FOREIGN TABLE grid_by_a_n OPTIONS (SET index 'no_such_index');
+SELECT pk FROM grid_by_a_n WHERE a = 'v16ü';
+
+-- max_scan_capacity stops a Scan that would read more than allowed (dlf_pages holds ~3 MB)
+CREATE FOREIGN TABLE capped (k text, body text) SERVER dynamodb_server OPTIONS (table 'dlf_pages', max_scan_capacity '10');
+SELECT count(*) FROM capped;
+SELECT k FROM capped WHERE k = 'item1';
+ALTER FOREIGN TABLE capped OPTIONS (SET max_scan_capacity '100000');
+SET dynamo_lua_fdw.max_scan_capacity = 1;
+SELECT count(*) > 0 AS allowed_by_the_table_option FROM capped;
+CREATE FOREIGN TABLE uncapped (k text) SERVER dynamodb_server OPTIONS (table 'dlf_pages');
+SELECT count(*) FROM uncapped;
+RESET dynamo_lua_fdw.max_scan_capacity;

@@ -1,8 +1,10 @@
 -- Typed foreign tables: OPTIONS (table 'Name'); each column is one attribute
 -- (column option attribute when the names differ), a jsonb column with
--- raw_item 'true' holds the whole item.  Conditions on the key columns become
--- GetItem or Query (planner.lua decides which are exact); every qual is also
--- checked by PostgreSQL.
+-- raw_item 'true' holds the whole item.  Conditions on the keys of the table
+-- or of a secondary index become GetItem, BatchGetItem or Query; conditions
+-- on other columns a FilterExpression (planner.lua decides which are exact:
+-- PostgreSQL checks every other qual).  With nothing left to check, LIMIT is
+-- sent as Limit and count(*) as Select COUNT.
 local errors = require "dynamo_lua_fdw.errors"
 local json = require "dynamo_lua_fdw.json"
 local types = require "dynamo_lua_fdw.types"
@@ -66,38 +68,164 @@ local function project(request, attrs)
     return request
 end
 
-function M.plan_scan(rel)
-    if rel.table.index and rel.table.index ~= "none" then
-        errors.raise{ sqlstate = "0A000", message = "table option index is not supported yet",
-            detail = "Secondary indexes are not used for reading in this version.",
-            hint = "Remove the option, or set it to 'none'." }
+-- The attribute names an index returns, or nil for all (projection ALL).
+local function index_attributes(index, schema)
+    if index.projection == "ALL" then return nil end
+    local have = {}
+    for _, k in ipairs({ schema.partition_key, schema.sort_key, index.partition_key, index.sort_key }) do
+        have[k.name] = true
     end
+    for _, a in ipairs(index.non_key) do have[a] = true end
+    return have
+end
+
+-- Does the index hold every item the quals can select, with the attributes the query reads?
+-- A secondary index holds only items that have its key attributes: its partition key is
+-- guaranteed by the key condition, its sort key only by a condition on it (or IS NOT NULL).
+local function index_serves(rel, index, schema, keys, attrs)
+    if index.sort_key and not (keys.sk) then
+        local col = columns_by_attribute(rel)[index.sort_key.name]
+        local present = false
+        for _, q in ipairs(rel.quals) do
+            if col and q.column == col.name and q.op == "IS NOT NULL" then present = true end
+        end
+        if not present then return false end
+    end
+    local have = index_attributes(index, schema)
+    if have == nil then return true end
+    if attrs == nil then return false end
+    for _, a in ipairs(attrs) do
+        if not have[a] then return false end
+    end
+    return true
+end
+
+local function encodable(col, text)
+    local ok, av = pcall(columns.encoder(col), text)
+    if not ok then
+        if not errors.is_structured(av) then error(av, 0) end
+        return nil
+    end
+    if av == nil or av.S == "" or av.B == "" then return nil end -- no empty values: keep them local
+    return av
+end
+
+-- The key conditions to use and the index they are on (nil: the table).  The table's own key
+-- wins; then the first index whose key the quals give and that serves the query.  Table option
+-- index names the one index to read (even as a Scan: the table then shows that index's items)
+-- or 'none'.  With pushdown off there are no key conditions.
+local function choose_keys(rel, schema, by, params, consistent, attrs)
+    local forced = rel.table.index
+    local function conditions(key_schema, into)
+        return rel.pushdown and planner.key_conditions(rel, key_schema, by, into, cjson.null, encodable) or nil
+    end
+    if forced == "none" then return conditions(schema, params), nil end
+    local keys
+    if not forced then
+        keys = conditions(schema, params)
+        if (keys and keys.sk) or not rel.pushdown then return keys, nil end
+    end
+    for _, index in ipairs(schema.indexes or {}) do
+        -- with the table's partition key alone, a local index whose sort key the quals bound reads less
+        local wanted = not keys or (not index.global and index.partition_key.name == schema.partition_key.name)
+        if forced == index.name then
+            if index.global and consistent then
+                errors.raise{ sqlstate = "0A000",
+                    message = string.format("global secondary index \"%s\" cannot be read with consistent_read", forced),
+                    hint = "Set consistent_read 'false' for this table, or read a local secondary index." }
+            end
+            return conditions(index, params), index
+        elseif not forced and wanted and not (index.global and consistent) then
+            local trial = { unpack(params) }
+            local k = conditions(index, trial)
+            if k and (k.sk or not keys) and index_serves(rel, index, schema, k, attrs) then
+                for i = #params + 1, #trial do params[i] = trial[i] end
+                return k, index
+            end
+        end
+    end
+    if forced then
+        errors.raise{ sqlstate = "HV00R",
+            message = string.format("DynamoDB table \"%s\" has no active secondary index \"%s\"", rel.table.table, forced),
+            hint = "Name an index DescribeTable lists, or set the table option index to 'none'." }
+    end
+    return keys, nil
+end
+
+function M.plan_scan(rel)
     local tbl = table_name(rel)
     local schema = catalog.describe(new_client(rel), tbl)
     local by = columns_by_attribute(rel)
+    local by_name = {}
+    for _, col in pairs(by) do by_name[col.name] = col end
+    local consistent = truthy(rel.table.consistent_read or rel.server.options.consistent_read)
+    local attrs = projection(rel, schema)
     local params = {}
-    local keys = rel.pushdown and planner.key_conditions(rel, schema, by, params, cjson.null) or nil
+    local keys, index = choose_keys(rel, schema, by, params, consistent, attrs)
+    local key_schema = index or schema
     local op = "Scan"
     if keys then
         local single = keys.pk.v or keys.pk.p
-        op = (keys.sk and keys.sk.eq and single) and "GetItem" or "Query"
+        if index then
+            op = "Query"
+        elseif keys.sk and keys.sk.eq then
+            op = single and "GetItem" or "BatchGetItem"
+        elseif not schema.sort_key and keys.pk.vs then
+            op = "BatchGetItem"
+        else
+            op = "Query"
+        end
     end
+    -- conditions DynamoDB checks on the items a Query or Scan reads (not GetItem/BatchGetItem)
+    local terms = {}
+    if rel.pushdown and (op == "Query" or op == "Scan") then
+        local skip = {}
+        for _, i in ipairs(keys and keys.exact or {}) do skip[i] = true end
+        if op == "Query" then -- DynamoDB refuses key attributes in a Query's filter
+            for _, k in ipairs({ schema.partition_key, schema.sort_key, key_schema.partition_key, key_schema.sort_key }) do
+                skip[k.name] = true
+            end
+        end
+        terms = planner.filter_terms(rel, { skip = skip, params = params, null = cjson.null, encode = encodable,
+            column = function(name)
+                local col = by_name[name]
+                if col then return col, columns.attribute_name(col) end
+            end })
+    end
+    local exact, nexact = {}, 0
+    for _, i in ipairs(keys and keys.exact or {}) do exact[i] = true end
+    for _, t in ipairs(terms) do if t.exact then exact[t.index] = true end end
+    for i = 1, rel.nquals do if exact[i] then nexact = nexact + 1 end end
+    local all_exact = nexact == rel.nquals
+    local plan = { op = op, table = tbl, keys = keys, filter = terms[1] and terms or nil,
+        index = index and { name = index.name, partition_key = index.partition_key, sort_key = index.sort_key },
+        projection = attrs }
+    if (op == "Query" or op == "Scan") and all_exact then
+        -- count(*) and the like read no column: DynamoDB counts (Select COUNT) and sends no items
+        if rel.output and #rel.output == 0 and not rel.needed_all then
+            plan.select_count, plan.projection = true, nil
+        end
+        -- nothing left for PostgreSQL to filter: the first page need be no larger than LIMIT
+        if rel.limit then plan.limit, plan.limit_if_ordered = rel.limit, rel.ordered or nil end
+    end
+
     local count = schema.item_count or 1000
     local n = keys and keys.pk.vs and #keys.pk.vs or 1
-    local rows = op == "GetItem" and 1 or op == "Query" and 10 * n or math.max(count, 1)
-    local startup = ({ GetItem = 10, Query = 25, Scan = 100 })[op]
+    local rows = (op == "GetItem" and 1) or (op == "BatchGetItem" and n) or (op == "Query" and 10 * n)
+        or math.max(count, 1)
+    -- each pushed-down condition keeps about a third of the rows
+    rows = math.max(1, math.floor(rows / (3 ^ #terms)))
+    local startup = ({ GetItem = 10, BatchGetItem = 15, Query = 25, Scan = 100 })[op]
     -- One Query returns its rows in sort key order: offer it to ORDER BY (not several: an IN list).
-    local sk_col = op == "Query" and not keys.pk.vs and schema.sort_key and by[schema.sort_key.name]
+    local sk_col = op == "Query" and not keys.pk.vs and key_schema.sort_key and by[key_schema.sort_key.name]
     -- A join on the partition key can run one Query per outer row.
     local pk_col = by[schema.partition_key.name]
     local param = rel.pushdown and not keys and pk_col and planner.key_column(pk_col, schema.partition_key)
         and { column = pk_col.name, rows = 10, startup_cost = 25, total_cost = 35 } or nil
     return {
-        param = param,
-        plan = { op = op, table = tbl, keys = keys, projection = projection(rel, schema) },
-        params = params, rows = rows, startup_cost = startup,
-        total_cost = startup + rows * (op == "Scan" and 10 or 1),
-        order_column = sk_col and planner.key_column(sk_col, schema.sort_key) and sk_col.name or nil,
+        param = param, plan = plan, params = params, exact = exact, rows = rows, startup_cost = startup,
+        total_cost = startup + rows * (op == "Scan" and 10 or 1) + (op == "Scan" and 10 * count or 0),
+        order_column = sk_col and planner.key_column(sk_col, key_schema.sort_key) and sk_col.name or nil,
     }
 end
 
@@ -109,7 +237,7 @@ local function condition_text(keys)
     local sk, c = keys.sk, keys.sk_column
     if not sk then return out end
     if sk.eq then return out .. " AND " .. c .. " = " .. source_text(sk.eq) end
-    if sk.prefix then return out .. " AND " .. c .. " LIKE '" .. sk.prefix .. "%'" end
+    if sk.prefix then return out .. " AND " .. c .. " LIKE '" .. sk.prefix:gsub("'", "''") .. "%'" end
     if sk.lo and sk.hi then
         return out .. " AND " .. c .. " BETWEEN " .. source_text(sk.lo) .. " AND " .. source_text(sk.hi)
     end
@@ -117,36 +245,64 @@ local function condition_text(keys)
     return out .. " AND " .. c .. " " .. sk.hi_op .. " " .. source_text(sk.hi)
 end
 
+-- The filter in PostgreSQL's words, for EXPLAIN.
+local function filter_text(terms)
+    local parts = {}
+    for i, t in ipairs(terms) do
+        if t.op == "IS NULL" or t.op == "IS NOT NULL" then
+            parts[i] = t.column .. " " .. t.op
+        elseif t.op == "begins_with" then
+            parts[i] = t.column .. " LIKE '" .. t.src.v:gsub("'", "''") .. "%'"
+        elseif t.op == "IN" then
+            parts[i] = t.column .. " " .. source_text(t.src, true)
+        else
+            parts[i] = t.column .. " " .. t.op .. " " .. source_text(t.src)
+        end
+    end
+    return table.concat(parts, " AND ")
+end
+
+-- The Limit a scan sends: LIMIT (+ OFFSET) when PostgreSQL takes the rows as they come.
+local function page_limit(plan, direction)
+    if plan.limit and (not plan.limit_if_ordered or direction) then return plan.limit end
+end
+
 function M.explain(plan, verbose, st, direction)
     local out = { "DynamoDB Operation", plan.op, "DynamoDB Table", plan.table }
+    local function add(label, value) out[#out + 1] = label; out[#out + 1] = value end
+    if plan.index then add("DynamoDB Index", plan.index.name) end
     if plan.keys then
-        out[#out + 1] = plan.op == "GetItem" and "DynamoDB Key" or "DynamoDB Key Condition"
-        out[#out + 1] = condition_text(plan.keys)
+        add((plan.op == "GetItem" or plan.op == "BatchGetItem") and "DynamoDB Key" or "DynamoDB Key Condition",
+            condition_text(plan.keys))
     end
+    if plan.filter then add("DynamoDB Filter", filter_text(plan.filter)) end
     if direction == "desc" then
-        out[#out + 1] = "DynamoDB Order"; out[#out + 1] = "descending (ScanIndexForward false)"
+        add("DynamoDB Order", "descending (ScanIndexForward false)")
     elseif direction == "asc" then
-        out[#out + 1] = "DynamoDB Order"; out[#out + 1] = "ascending"
+        add("DynamoDB Order", "ascending")
     end
-    if verbose and plan.projection then
-        out[#out + 1] = "DynamoDB Projection"; out[#out + 1] = table.concat(plan.projection, ", ")
-    end
-    if verbose and plan.op == "Query" then
+    if plan.select_count then add("DynamoDB Select", "COUNT") end
+    local limit = page_limit(plan, direction)
+    if limit then add("DynamoDB Limit", tostring(limit)) end
+    if verbose and plan.projection then add("DynamoDB Projection", table.concat(plan.projection, ", ")) end
+    if verbose and (plan.op == "Query" or plan.filter) then
         -- the request as sent, with placeholders; values are the sources above
-        local placeholders = {}
-        local expr = planner.key_expression({ partition_key = { name = "?" }, sort_key = { name = "?" } },
-            plan.keys.sk, placeholders)
-        out[#out + 1] = "DynamoDB Request"
-        out[#out + 1] = "Query KeyConditionExpression=\"" .. expr .. "\"" ..
-            (direction == "desc" and " ScanIndexForward=false" or "")
+        local req = { plan.op }
+        if plan.index then req[#req + 1] = "IndexName=" .. plan.index.name end
+        if plan.op == "Query" then
+            local expr = planner.key_expression({ partition_key = { name = "?" }, sort_key = { name = "?" } },
+                plan.keys.sk, {})
+            req[#req + 1] = "KeyConditionExpression=\"" .. expr .. "\""
+        end
+        if plan.filter then req[#req + 1] = "FilterExpression=\"" .. planner.filter_text(plan.filter) .. "\"" end
+        if direction == "desc" then req[#req + 1] = "ScanIndexForward=false" end
+        add("DynamoDB Request", table.concat(req, " "))
     end
     if st then
-        out[#out + 1] = "DynamoDB Requests"; out[#out + 1] = tostring(st.pages)
-        out[#out + 1] = "DynamoDB Items Returned"; out[#out + 1] = tostring(st.items)
-        out[#out + 1] = "DynamoDB Items Scanned"; out[#out + 1] = tostring(st.scanned)
-        if st.capacity then
-            out[#out + 1] = "DynamoDB Read Capacity"; out[#out + 1] = string.format("%g RCU", st.capacity)
-        end
+        add("DynamoDB Requests", tostring(st.pages))
+        add("DynamoDB Items Returned", tostring(st.items))
+        add("DynamoDB Items Scanned", tostring(st.scanned))
+        if st.capacity then add("DynamoDB Read Capacity", string.format("%g RCU", st.capacity)) end
     end
     return out
 end
@@ -175,7 +331,15 @@ end
 
 local function start(st, params)
     st.tasks, st.task_i, st.reader, st.seen = {}, 0, nil, {}
-    local keys = st.plan.keys
+    st.filter = nil
+    local p = st.plan
+    if p.filter then
+        local expr, names, values = planner.filter_expression(p.filter, function(src) return values_of(src, params) end,
+            function(term, text) return encodable(st.by_name[term.column], text) end)
+        if expr == false then return end -- a condition on a NULL parameter: no row matches
+        if expr then st.filter = { expr = expr, names = names, values = values } end
+    end
+    local keys = p.keys
     if not keys then
         st.tasks[1] = {}
         return
@@ -185,8 +349,25 @@ local function start(st, params)
     local task = { eq = one(sk.eq), lo = one(sk.lo), hi = one(sk.hi), prefix = sk.prefix }
     -- a NULL bound matches nothing
     if (sk.eq and not task.eq) or (sk.lo and not task.lo) or (sk.hi and not task.hi) then return end
-    for _, pk in ipairs(values_of(keys.pk, params)) do
+    local pks = values_of(keys.pk, params)
+    if p.op == "BatchGetItem" then
+        st.tasks[1] = { pks = pks, eq = task.eq }
+        return
+    end
+    for _, pk in ipairs(pks) do
         st.tasks[#st.tasks + 1] = { pk = pk, eq = task.eq, lo = task.lo, hi = task.hi, prefix = task.prefix }
+    end
+end
+
+-- Stops a Scan that consumes more read capacity than max_scan_capacity allows.
+local function check_capacity(st)
+    if st.max_capacity and (st.capacity or 0) > st.max_capacity then
+        errors.raise{ sqlstate = "54000",
+            message = string.format("DynamoDB Scan of table \"%s\" stopped after %g read capacity units",
+                st.plan.table, st.capacity),
+            detail = string.format("max_scan_capacity is %d.", st.max_capacity),
+            hint = "Add a condition on the partition key, or raise max_scan_capacity (table or server option, "
+                .. "or SET dynamo_lua_fdw.max_scan_capacity)." }
     end
 end
 
@@ -196,6 +377,25 @@ function M.begin_scan(plan, rel, params, direction)
                  consistent = truthy(rel.table.consistent_read or rel.server.options.consistent_read) }
     st.schema = catalog.describe(st.client, plan.table)
     st.by = columns_by_attribute(rel)
+    st.by_name = {}
+    for _, col in pairs(st.by) do st.by_name[col.name] = col end
+    if plan.op == "Scan" then
+        local limit = tonumber(rel.table.max_scan_capacity or rel.server.options.max_scan_capacity)
+            or tonumber(rel.max_scan_capacity) or 0
+        if limit > 0 then
+            st.max_capacity, st.check_page = limit, check_capacity
+            -- a Scan reads the whole table: 1 unit per 4 KB, half that when eventually consistent
+            local estimate = (st.schema.size_bytes or 0) / 4096 * (st.consistent and 1 or 0.5)
+            if estimate > limit then
+                errors.raise{ sqlstate = "54000",
+                    message = string.format("DynamoDB Scan of table \"%s\" would consume about %d read capacity units",
+                        plan.table, math.ceil(estimate)),
+                    detail = string.format("max_scan_capacity is %d; the table holds %d bytes.", limit, st.schema.size_bytes),
+                    hint = "Add a condition on the partition key, or raise max_scan_capacity (table or server option, "
+                        .. "or SET dynamo_lua_fdw.max_scan_capacity)." }
+            end
+        end
+    end
     start(st, params)
     return st
 end
@@ -212,35 +412,75 @@ local function key_av(st, key, text)
     return nil
 end
 
+-- Marks a key value as read; false when it was already (pk IN ('a', 'a'), or 1 and 1.0), so no
+-- row comes back twice.
+local function first_time(st, av)
+    local id = planner.canonical(av)
+    if st.seen[id] then return false end
+    st.seen[id] = true
+    return true
+end
+
+-- A Query or Scan request with what the plan adds: filter, projection or COUNT, Limit.
+local function read_request(st, request)
+    local p = st.plan
+    request.TableName, request.ConsistentRead = p.table, st.consistent or nil
+    if p.index then request.IndexName = p.index.name end
+    if st.filter then
+        request.FilterExpression = st.filter.expr
+        request.ExpressionAttributeNames = request.ExpressionAttributeNames or {}
+        request.ExpressionAttributeValues = request.ExpressionAttributeValues or {}
+        for k, v in pairs(st.filter.names) do request.ExpressionAttributeNames[k] = v end
+        for k, v in pairs(st.filter.values) do request.ExpressionAttributeValues[k] = v end
+    end
+    if p.select_count then request.Select = "COUNT" end
+    request.Limit = page_limit(p, st.direction)
+    return project(request, p.projection)
+end
+
 local function begin_task(st, t)
-    local p, schema = st.plan, st.schema
+    local p = st.plan
+    local schema = p.index or st.schema
     if not p.keys then
-        return paging.reader(st.client, "Scan",
-            project({ TableName = p.table, ConsistentRead = st.consistent or nil }, p.projection))
+        return paging.reader(st.client, "Scan", read_request(st, {}))
+    end
+    if t.pks then -- BatchGetItem: every distinct key, with the sort key value when there is one
+        local keys = {}
+        local sk_av = t.eq and key_av(st, schema.sort_key, t.eq)
+        if t.eq and not sk_av then return nil end
+        for _, text in ipairs(t.pks) do
+            local av = key_av(st, schema.partition_key, text)
+            if av and first_time(st, av) then
+                local key = { [schema.partition_key.name] = av }
+                if sk_av then key[schema.sort_key.name] = sk_av end
+                keys[#keys + 1] = key
+            end
+        end
+        local template = project({ ConsistentRead = st.consistent or nil }, p.projection)
+        return paging.batch_reader(st.client, p.table, keys, template)
     end
     local v = { pk = key_av(st, schema.partition_key, t.pk) }
-    if not v.pk then return nil end
-    -- a key listed twice (pk IN ('a', 'a'), or 1 and 1.0) is fetched once: no row comes back twice
-    local id = planner.canonical(v.pk)
-    if st.seen[id] then return nil end
-    st.seen[id] = true
-    for _, name in ipairs({ "eq", "lo", "hi" }) do
-        if t[name] then
-            v[name] = key_av(st, schema.sort_key, t[name])
-            if not v[name] then return nil end
-        end
+    if not v.pk or not first_time(st, v.pk) then return nil end
+    local sk = p.keys.sk
+    if t.eq then
+        v.eq = key_av(st, schema.sort_key, t.eq)
+        if not v.eq then return nil end -- no item has that key
+    end
+    if t.lo or t.hi then
+        -- a bound DynamoDB cannot hold (a parameter beyond its number range) is left to PostgreSQL
+        v.lo, v.hi = t.lo and key_av(st, schema.sort_key, t.lo), t.hi and key_av(st, schema.sort_key, t.hi)
+        sk = (v.lo or v.hi) and { lo = v.lo and sk.lo, lo_op = sk.lo_op, hi = v.hi and sk.hi, hi_op = sk.hi_op } or nil
     end
     if t.prefix then v.prefix = { S = t.prefix } end
     if v.lo and v.hi and planner.compare(v.lo, v.hi) > 0 then return nil end -- an empty range
-    if v.eq then
+    if v.eq and not p.index then
         return paging.reader(st.client, "GetItem", project({ TableName = p.table, ConsistentRead = st.consistent or nil,
             Key = { [schema.partition_key.name] = v.pk, [schema.sort_key.name] = v.eq } }, p.projection))
     end
-    local expr, names, values = planner.key_expression(schema, p.keys.sk, v)
-    local request = { TableName = p.table, ConsistentRead = st.consistent or nil,
-        KeyConditionExpression = expr, ExpressionAttributeNames = names, ExpressionAttributeValues = values }
+    local expr, names, values = planner.key_expression(schema, sk, v)
+    local request = { KeyConditionExpression = expr, ExpressionAttributeNames = names, ExpressionAttributeValues = values }
     if st.direction == "desc" then request.ScanIndexForward = false end
-    return paging.reader(st.client, "Query", project(request, p.projection))
+    return paging.reader(st.client, "Query", read_request(st, request))
 end
 
 -- "pk = 'x', sk = 1" naming an item in error messages.
@@ -254,8 +494,9 @@ local function describe_key(schema, item)
 end
 
 function M.fetch(st)
-    local items = paging.next_page(st, begin_task)
+    local items, _, n = paging.next_page(st, begin_task)
     if not items then return nil, 0 end
+    if st.plan.select_count then return {}, n end -- rows nobody reads: count(*)
     local values, where, natts = {}, {}, st.natts
     for r, item in ipairs(items) do
         local base = (r - 1) * natts
