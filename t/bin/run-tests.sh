@@ -31,6 +31,11 @@ echo "DynamoDB Local at $DDB_ENDPOINT"
 export DDB_ENDPOINT
 node t/bin/ddb.js "$DDB_ENDPOINT" create-tables t/fixtures/tables.json || exit 1
 
+echo "== kinesalite"
+dlf_start_kinesis "$work/kinesis.log" || exit 1
+echo "kinesalite at $KINESIS_ENDPOINT"
+export KINESIS_ENDPOINT
+
 echo "== pg_regress"
 tests=$(ls t/sql/*.sql 2>/dev/null | xargs -n1 basename | sed 's/\.sql$//' | sort)
 if [ -n "$tests" ]; then
