@@ -154,17 +154,17 @@ end
 -- Shards with every parent before its children (records of a key move to the child
 -- shards at a reshard), otherwise in the order listed.
 function M.order_shards(shards)
-    local by, out, placed = {}, {}, {}
+    local by, out, seen = {}, {}, {}
     for _, s in ipairs(shards) do by[s.ShardId] = s end
-    local function place(s, depth)
-        if placed[s.ShardId] or depth > #shards then return end
+    local function place(s)
+        if seen[s.ShardId] then return end -- placed, or being placed (a cycle, which services never send)
+        seen[s.ShardId] = true
         for _, parent in ipairs({ s.ParentShardId, s.AdjacentParentShardId }) do
-            if parent ~= cjson.null and by[parent] then place(by[parent], depth + 1) end
+            if parent ~= cjson.null and by[parent] then place(by[parent]) end
         end
-        placed[s.ShardId] = true
         out[#out + 1] = s
     end
-    for _, s in ipairs(shards) do place(s, 0) end
+    for _, s in ipairs(shards) do place(s) end
     return out
 end
 
