@@ -81,7 +81,7 @@ end
 --   such a range bound bounds nothing DynamoDB can compare, so it is not used.
 -- sk = {eq = source} | {lo = source, lo_op = ">"|">=", hi = source, hi_op = "<"|"<="} | {prefix = text}
 -- exact lists the quals the key condition answers exactly (PostgreSQL need not check them):
--- those with constants, except two strict bounds, which DynamoDB can only send as BETWEEN.
+-- those with constants, except a strict bound next to another (DynamoDB only has BETWEEN).
 function M.key_conditions(rel, schema, by_attribute, params, null, storable)
     local function usable(col, key)
         return col and COLUMN_TYPES[key.type][col.type]
@@ -125,7 +125,9 @@ function M.key_conditions(rel, schema, by_attribute, params, null, storable)
         result.sk, answered = { eq = sk.eq }, { used.eq }
     elseif sk.lo or sk.hi then
         result.sk = { lo = sk.lo, lo_op = sk.lo_op, hi = sk.hi, hi_op = sk.hi_op }
-        if not (sk.lo and sk.hi and (sk.lo_op == ">" or sk.hi_op == "<")) then answered = { used.lo, used.hi } end
+        -- both bounds go as BETWEEN, which includes them: a strict bound stays PostgreSQL's
+        local both = sk.lo and sk.hi
+        answered = { (not both or sk.lo_op == ">=") and used.lo or nil, (not both or sk.hi_op == "<=") and used.hi or nil }
     elseif sk.prefix then
         result.sk, answered = { prefix = sk.prefix }, { used.prefix }
     end

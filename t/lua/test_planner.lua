@@ -83,3 +83,93 @@ T.test("canonical key texts: equal numbers are one key", function()
     T.ok(planner.canonical({ N = "1" }) ~= planner.canonical({ N = "10" }))
     T.ok(planner.canonical({ N = "1" }) ~= planner.canonical({ S = "1" }))
 end)
+
+-- ---------- exactness and filters ----------
+
+local function with_index(quals)
+    for i, q in ipairs(quals) do q.index = i end
+    return quals
+end
+
+T.test("exact key quals: constants, but not a strict bound beside another (BETWEEN) nor parameters", function()
+    local k = plan(with_index({ { column = "pk", op = "=", func = "texteq", value = "u1", deterministic = true },
+        { column = "sk", op = ">", func = "numeric_gt", value = "1" }, { column = "sk", op = "<", func = "numeric_lt", value = "9" } }))
+    T.eq(k.exact, { 1 })
+    k = plan(with_index({ { column = "pk", op = "=", func = "texteq", value = "u1", deterministic = true },
+        { column = "sk", op = ">=", func = "numeric_ge", value = "1" }, { column = "sk", op = "<", func = "numeric_lt", value = "5" } }))
+    T.eq(k.exact, { 1, 2 })
+    k = plan(with_index({ { column = "pk", op = "=", func = "texteq", value = "u1", deterministic = true },
+        { column = "sk", op = "<=", func = "numeric_le", param = 2 } }))
+    T.eq(k.exact, { 1 })
+end)
+
+T.test("a constant bound DynamoDB cannot hold is not used: it would select nothing", function()
+    local quals = with_index({ { column = "pk", op = "=", func = "texteq", value = "u1", deterministic = true },
+        { column = "sk", op = "<", func = "numeric_lt", value = "1E+200" } })
+    local k = planner.key_conditions({ quals = quals }, schema, by, {}, NULL, function(_, v) return v ~= "1E+200" end)
+    T.eq(k.sk, nil)
+    T.eq(k.exact, { 1 })
+end)
+
+local cols = { a = { name = "a", type = "text" }, n = { name = "n", type = "numeric" }, f = { name = "f", type = "double precision" },
+               ok = { name = "ok", type = "boolean" }, j = { name = "j", type = "jsonb" } }
+local function terms(quals, skip)
+    return planner.filter_terms({ quals = with_index(quals) }, { skip = skip or {}, params = {}, null = NULL,
+        encode = function(_, v) return v ~= "" and v ~= "NaN" and { S = v } or nil end,
+        column = function(name) return cols[name], "attr_" .. name end })
+end
+
+T.test("filters: exact comparisons per type and collation; the rest stays in PostgreSQL", function()
+    local t = terms({
+        { column = "a", op = "=", func = "texteq", value = "x", collation = "default", deterministic = true },
+        { column = "a", op = "<", func = "text_lt", value = "x", collation = "default" },   -- not byte order
+        { column = "a", op = "<", func = "text_lt", value = "x", collation = "C" },
+        { column = "f", op = ">", func = "float8gt", value = "1" },                          -- float
+        { column = "n", op = "<>", func = "numeric_ne", value = "NaN" },                    -- not storable
+        { column = "a", op = "=", func = "texteq", value = "", deterministic = true },      -- empty
+        { column = "a", op = "=", func = "texteq", value = "x", deterministic = false },    -- case-insensitive
+        { column = "j", op = "IS NULL" },                                                   -- jsonb: 'null' is no NULL
+        { column = "ok", op = "=", func = "booleq", value = "true" },
+        { column = "n", op = "IS NOT NULL" },
+        { column = "a", op = "~~", func = "textlike", value = "ab\\%c%" },
+        { column = "a", op = "~~", func = "textlike", value = "a_c%" },
+        { column = "n", op = "= ANY", func = "numeric_eq", values = { "1", NULL, "2" } },
+    })
+    local idx = {}
+    for i, x in ipairs(t) do idx[i] = x.index .. ":" .. x.op end
+    T.eq(idx, { "1:=", "3:<", "9:=", "10:IS NOT NULL", "11:begins_with", "13:IN" })
+    T.eq(t[5].src, { v = "ab%c" })
+    T.eq(t[6].src, { vs = { "1", "2" } })
+    T.eq(planner.filter_text(t), "#f1 = :f1 AND #f2 < :f2 AND #f3 = :f3 AND (attribute_exists(#f4) AND NOT "
+        .. "attribute_type(#f4, :null)) AND begins_with(#f5, :f5) AND #f6 IN (:f6_1, :f6_2)")
+end)
+
+T.test("filters: a Query's key attributes and answered quals are skipped; parameters are not exact", function()
+    local t = terms({ { column = "a", op = "=", func = "texteq", value = "x", deterministic = true },
+                      { column = "n", op = ">", func = "numeric_gt", param = 7, label = "$1" } }, { attr_a = true })
+    T.eq(#t, 1)
+    T.eq(t[1].exact, nil)
+    T.eq(t[1].src, { p = 1, label = "$1" })
+end)
+
+T.test("filter expression: names and values by placeholder; <> needs the type; NULL parameter matches nothing", function()
+    local t = terms({ { column = "a", op = "<>", func = "textne", value = "x", deterministic = true },
+                      { column = "n", op = "IS NULL" } })
+    local function values_of(src) return src.v and { src.v } or {} end
+    local expr, names, values = planner.filter_expression(t, values_of, function(_, text) return { S = text } end)
+    T.eq(expr, "(#f1 <> :f1 AND attribute_type(#f1, :t1)) AND (attribute_not_exists(#f2) OR attribute_type(#f2, :null))")
+    T.eq(names, { ["#f1"] = "attr_a", ["#f2"] = "attr_n" })
+    T.eq(values, { [":f1"] = { S = "x" }, [":t1"] = { S = "S" }, [":null"] = { S = "NULL" } })
+    local p = terms({ { column = "n", op = ">", func = "numeric_gt", param = 1 } })
+    T.eq(planner.filter_expression(p, values_of, function() return { N = "1" } end), false)
+    -- a run-time value DynamoDB cannot hold: the term is left out (PostgreSQL checks it)
+    T.eq(planner.filter_expression(p, function() return { "1E+200" } end, function() return nil end), nil)
+end)
+
+T.test("filters stop before DynamoDB's 4 KB expression limit", function()
+    local quals = {}
+    for i = 1, 200 do quals[i] = { column = "a", op = "=", func = "texteq", value = "v" .. i, deterministic = true } end
+    local t = terms(quals)
+    T.ok(#t > 10 and #t < 200, #t .. " terms")
+    T.ok(#planner.filter_text(t) <= planner.MAX_EXPRESSION)
+end)

@@ -10,3 +10,7 @@ SELECT count(*) FROM (SELECT 1 FROM dynamodb WHERE region = 'us-east-1' AND tabl
 -- fan-out over an IN list of tables
 SELECT table_name, count(*) FROM dynamodb
  WHERE region = 'us-east-1' AND table_name IN ('dlf_pages', 'dlf_numkeys') GROUP BY 1 ORDER BY 1;
+-- count(*) of a whole table: DynamoDB counts (Select COUNT) and sends no item
+EXPLAIN (COSTS OFF) SELECT count(*) FROM dynamodb WHERE region = 'us-east-1' AND table_name = 'dlf_pages';
+SELECT count(*) FROM dynamodb WHERE region = 'us-east-1' AND table_name = 'dlf_pages';
+EXPLAIN (COSTS OFF) SELECT count(*) FROM dynamodb WHERE region = 'us-east-1' AND table_name = 'dlf_pages' AND document IS NOT NULL;

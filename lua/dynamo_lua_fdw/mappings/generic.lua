@@ -26,6 +26,7 @@ local SCAN_WARNING = "DynamoDB FDW SCAN operation; this can be costly and time-c
 -- {v = text} a constant, {p = n} the n-th plan parameter, {vs = {...}} an IN list, {none = true} = NULL.
 local function routing(rel)
     local found, params = {}, {}
+    local used = {} -- column -> qual index
     local wanted = {}
     for _, c in ipairs(ROUTED) do wanted[c] = true end
     for _, q in ipairs(rel.quals) do
@@ -41,9 +42,10 @@ local function routing(rel)
                 for _, v in ipairs(q.values) do if v ~= cjson.null then vs[#vs + 1] = v end end
                 found[q.column] = { vs = vs }
             end
+            used[q.column] = found[q.column] and q.index
         end
     end
-    return found, params
+    return found, params, used
 end
 
 -- The names of the columns the query reads, or nil when it needs whole rows: the others are
@@ -56,7 +58,7 @@ local function needed_columns(rel)
 end
 
 function M.plan_scan(rel)
-    local r, params = routing(rel)
+    local r, params, used = routing(rel)
     if not (r.region and r.table_name) then
         errors.raise{ sqlstate = "HV000",
             message = "a query on the dynamodb table must filter on region and table_name",
@@ -67,12 +69,23 @@ function M.plan_scan(rel)
     local op = r.partition_key and (r.sort_key and "GetItem" or "Query") or "Scan"
     local rows = ({ GetItem = 1, Query = 10, Scan = 1000 })[op]
     local startup = ({ GetItem = 10, Query = 25, Scan = 100 })[op]
+    -- Rows carry the region and table they were read from: those quals are answered exactly.
+    -- (Key quals are not: N '1.0' finds the item whose partition_key reads '1'.)
+    local exact = { [used.region] = true, [used.table_name] = true }
+    local plan = { op = op, region = r.region, table_name = r.table_name, needed = needed_columns(rel),
+                   partition_key = r.partition_key, sort_key = r.sort_key }
+    local nexact = 0
+    for i = 1, rel.nquals do if exact[i] then nexact = nexact + 1 end end
+    if op == "Scan" and rel.pushdown and nexact == rel.nquals then
+        if rel.output and #rel.output == 0 and not rel.needed_all then plan.select_count = true end
+        if rel.limit and not rel.ordered then plan.limit = rel.limit end
+    end
     return {
+        exact = exact,
         -- a join on partition_key can run one Query per outer row
         param = rel.pushdown and op == "Scan" and { column = "partition_key", rows = 10, startup_cost = 25,
                                                      total_cost = 35 } or nil,
-        plan = { op = op, region = r.region, table_name = r.table_name, needed = needed_columns(rel),
-                 partition_key = r.partition_key, sort_key = r.sort_key },
+        plan = plan,
         params = params,
         rows = rows, startup_cost = startup, total_cost = startup + rows * (op == "Scan" and 10 or 1),
     }
@@ -92,6 +105,8 @@ function M.explain(plan, verbose, st)
         out[#out + 1] = plan.op == "GetItem" and "DynamoDB Key" or "DynamoDB Key Condition"
         out[#out + 1] = cond
     end
+    if plan.select_count then out[#out + 1] = "DynamoDB Select"; out[#out + 1] = "COUNT" end
+    if plan.limit then out[#out + 1] = "DynamoDB Limit"; out[#out + 1] = tostring(plan.limit) end
     if verbose then
         local req = ({
             GetItem = "GetItem Key={<partition key>, <sort key>}",
@@ -208,6 +223,10 @@ local function begin_task(st, t)
         st.warned = true
         capi.log("WARNING", SCAN_WARNING)
     end
+    if op == "Scan" then
+        request.Select = st.plan.select_count and "COUNT" or nil
+        request.Limit = st.plan.limit
+    end
     return paging.reader(c, op, request)
 end
 
@@ -235,8 +254,9 @@ end
 
 -- One page per call, so LIMIT stops the paging.
 function M.fetch(st)
-    local items, task = paging.next_page(st, begin_task)
+    local items, task, n = paging.next_page(st, begin_task)
     if not items then return nil, 0 end
+    if st.plan.select_count then return {}, n end -- count(*): rows nobody reads
     local values = {}
     return values, add_rows(st, task, items, values, 0)
 end
