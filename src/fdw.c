@@ -383,7 +383,7 @@ append_output_columns(StringInfo buf, RelOptInfo *baserel)
 }
 
 /*
- * "limit": LIMIT + OFFSET as constants, when this scan's rows are the query's
+ * "limited" when the query has a LIMIT; "limit": LIMIT + OFFSET as constants, when this scan's rows are the query's
  * rows (one relation; no grouping, aggregates, DISTINCT, window functions or
  * set-returning functions).  "ordered": whether the query also has an ORDER
  * BY, which only a scan in that order may serve with a limited page.  Lua
@@ -395,6 +395,9 @@ append_query_limit(StringInfo buf, PlannerInfo *root, RelOptInfo *baserel)
 	Query	   *parse = root->parse;
 	int64		limit = 0;
 
+	/* any LIMIT: a scan does not read ahead (prefetch) what may never be wanted */
+	if (parse->limitCount != NULL)
+		appendStringInfoString(buf, ",\"limited\":true");
 	if (parse->limitCount == NULL || !IsA(parse->limitCount, Const) ||
 		((Const *) parse->limitCount)->constisnull || parse->limitOption != LIMIT_OPTION_COUNT)
 		return;

@@ -203,10 +203,14 @@ dlf_http_cancel_all(void)
 			release(&transfers[i]);
 }
 
+/* Drops one request; one already gone (dropped after an error) is no error. */
 void
 dlf_http_cancel(int id)
 {
-	release(transfer_of(id));
+	Transfer   *t = (id >= 0) ? &transfers[id % MAX_TRANSFERS] : NULL;
+
+	if (t && t->in_use && t->generation == (uint32) (id / MAX_TRANSFERS))
+		release(t);
 }
 
 /* Lets libcurl move every transfer on; an error (out of memory in a callback) drops them all. */

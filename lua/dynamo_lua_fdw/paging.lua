@@ -27,44 +27,108 @@ function M.request(table_name, schema, pk_av, sk_av, consistent)
     return "Scan", req
 end
 
-function M.reader(client, op, request)
-    request.ReturnConsumedCapacity = "TOTAL"
-    return setmetatable({ client = client, op = op, request = request, done = false }, Reader)
-end
-
--- The next page's items and how many rows they stand for (Select COUNT returns no items, only
--- a Count); counts pages, items returned, items scanned and read capacity into stats.
-function Reader:next_page(stats)
-    local resp = self.client:call(self.op, self.request)
-    local items
+-- One page of a GetItem, Query or Scan response, checked: its items, how many rows they stand
+-- for (Select COUNT returns no items, only a Count) and the LastEvaluatedKey.  Counts pages,
+-- items returned, items scanned and read capacity into stats.
+local function page_of(op, request, resp, stats)
     stats.pages = stats.pages + 1
     if resp.ConsumedCapacity then
         stats.capacity = (stats.capacity or 0) + (tonumber(resp.ConsumedCapacity.CapacityUnits) or 0)
     end
-    if self.op == "GetItem" then
+    if op == "GetItem" then
         if resp.Item ~= nil and type(resp.Item) ~= "table" then errors.malformed("GetItem", "has an Item that is no object") end
-        items = resp.Item and { resp.Item } or {}
+        local items = resp.Item and { resp.Item } or {}
         stats.items, stats.scanned = stats.items + #items, stats.scanned + #items
-        self.done = true
-    else
-        items = resp.Items or {}
-        if type(items) ~= "table" or (resp.LastEvaluatedKey ~= nil and type(resp.LastEvaluatedKey) ~= "table") then
-            errors.malformed(self.op, "has Items or LastEvaluatedKey of the wrong type")
-        end
-        for i = 1, #items do
-            if type(items[i]) ~= "table" then errors.malformed(self.op, "has an item that is no object") end
-        end
-        stats.items = stats.items + (tonumber(resp.Count) or #items)
-        stats.scanned = stats.scanned + (tonumber(resp.ScannedCount) or #items)
-        self.request.ExclusiveStartKey = resp.LastEvaluatedKey
-        self.done = resp.LastEvaluatedKey == nil
-        if self.request.Select == "COUNT" then
-            local n = tonumber(resp.Count)
-            if not n or n < 0 or n % 1 ~= 0 then errors.malformed(self.op, "has no Count") end
-            return items, n
-        end
+        return items, #items, nil
     end
-    return items, #items
+    local items = resp.Items or {}
+    if type(items) ~= "table" or (resp.LastEvaluatedKey ~= nil and type(resp.LastEvaluatedKey) ~= "table") then
+        errors.malformed(op, "has Items or LastEvaluatedKey of the wrong type")
+    end
+    for i = 1, #items do
+        if type(items[i]) ~= "table" then errors.malformed(op, "has an item that is no object") end
+    end
+    stats.items = stats.items + (tonumber(resp.Count) or #items)
+    stats.scanned = stats.scanned + (tonumber(resp.ScannedCount) or #items)
+    local n = #items
+    if request.Select == "COUNT" then
+        n = tonumber(resp.Count)
+        if not n or n < 0 or n % 1 ~= 0 then errors.malformed(op, "has no Count") end
+    end
+    return items, n, resp.LastEvaluatedKey
+end
+
+-- reader(client, op, request, prefetch): reads one page per next_page() call.  With prefetch,
+-- the request for page k+1 is sent before page k is handed over, so DynamoDB works on it while
+-- PostgreSQL consumes page k (not for a LIMIT, which may never want it).
+function M.reader(client, op, request, prefetch)
+    request.ReturnConsumedCapacity = "TOTAL"
+    return setmetatable({ client = client, op = op, request = request, done = false,
+        prefetch = prefetch and op ~= "GetItem" }, Reader)
+end
+
+function Reader:next_page(stats)
+    local pending = self.pending or self.client:start(self.op, self.request)
+    self.pending = nil
+    local items, n, last = page_of(self.op, self.request, self.client:finish(pending), stats)
+    self.request.ExclusiveStartKey = last
+    self.done = last == nil
+    if not self.done and self.prefetch then self.pending = self.client:start(self.op, self.request) end
+    return items, n
+end
+
+-- Drops a prefetched page nobody will read (a rescan, the end of a scan).
+function Reader:close()
+    if self.pending then self.client:cancel(self.pending) end
+    self.pending = nil
+end
+
+-- A Scan in segments (Segment/TotalSegments), every segment's next page in flight at once;
+-- pages come back in the order their requests were sent.  The rows are those of one Scan.
+local Segmented = {}
+Segmented.__index = Segmented
+
+function M.segmented_reader(client, request, segments)
+    local r = setmetatable({ client = client, queue = {}, done = false }, Segmented)
+    for i = 0, segments - 1 do
+        local req = {}
+        for k, v in pairs(request) do req[k] = v end
+        req.Segment, req.TotalSegments, req.ReturnConsumedCapacity = i, segments, "TOTAL"
+        r.queue[#r.queue + 1] = { request = req, pending = client:start("Scan", req) }
+    end
+    return r
+end
+
+function Segmented:next_page(stats)
+    local seg = table.remove(self.queue, 1)
+    local items, n, last = page_of("Scan", seg.request, self.client:finish(seg.pending), stats)
+    if last then
+        seg.request.ExclusiveStartKey = last
+        seg.pending = self.client:start("Scan", seg.request)
+        self.queue[#self.queue + 1] = seg
+    end
+    self.done = #self.queue == 0
+    return items, n
+end
+
+function Segmented:close()
+    for _, seg in ipairs(self.queue) do self.client:cancel(seg.pending) end
+    self.queue, self.done = {}, true
+end
+
+-- How a Scan reads ahead: prefetch unless the query has a LIMIT, and in how many segments --
+-- option scan_segments (table, then server; at most 32 requests in flight), else one segment
+-- per 32 MB of table, up to 8.  Under a LIMIT: one segment, no prefetch.
+M.SEGMENT_BYTES = 32 * 1024 * 1024
+M.DEFAULT_MAX_SEGMENTS = 8
+M.MAX_SEGMENTS = 32
+
+-- read_ahead(rel, size_bytes, limited) -> prefetch, segments
+function M.read_ahead(rel, size_bytes, limited)
+    if limited then return false, 1 end
+    local n = tonumber(rel.table.scan_segments or rel.server.options.scan_segments)
+    if n and n >= 1 then return true, math.min(n, M.MAX_SEGMENTS) end
+    return true, math.max(1, math.min(M.DEFAULT_MAX_SEGMENTS, math.floor((size_bytes or 0) / M.SEGMENT_BYTES)))
 end
 
 -- BatchGetItem over a list of keys: 100 keys a request; UnprocessedKeys go first into the
@@ -116,6 +180,14 @@ function BatchReader:next_page(stats)
     stats.items, stats.scanned = stats.items + #responses, stats.scanned + #responses
     self.done = #self.unprocessed == 0 and self.next_key > #self.keys
     return responses, #responses
+end
+
+function BatchReader:close() end
+
+-- Drops what the scan state's reader has in flight (before a rescan, at the end of a scan).
+function M.close(st)
+    if st.reader then st.reader:close() end
+    st.reader = nil
 end
 
 -- st = {tasks = {...}, task_i = 0, pages = 0, items = 0, scanned = 0}; start(st, task) returns a

@@ -6,7 +6,7 @@ local capi = require "dynamo_lua_fdw.capi"
 local calls, pages = {}, {}
 package.loaded["dynamo_lua_fdw.aws.client"] = {
     new = function(opts)
-        return {
+        return T.with_async {
             endpoint = "http://stub", region = opts.region, max_retries = 3,
             stats = { requests = 0, retries = 0, throttled = 0 },
             call = function(self, op, params)

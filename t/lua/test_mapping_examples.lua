@@ -109,7 +109,7 @@ end
 
 local stub_client = {
     new = function()
-        return { endpoint = "http://stub-mapping-examples", region = "us-east-1", max_retries = 1,
+        return T.with_async { endpoint = "http://stub-mapping-examples", region = "us-east-1", max_retries = 1,
                  stats = { requests = 0, retries = 0, throttled = 0 }, call = call }
     end,
     backend_stats = function() return {} end,

@@ -345,6 +345,11 @@ function Client:finish(pending)
     end
 end
 
+-- cancel(pending): the response is not wanted (its connection is closed, not reused).
+function Client:cancel(pending)
+    capi.http_cancel(pending.sent.id)
+end
+
 function Client:call(op, params)
     return self:finish(self:start(op, params))
 end

@@ -73,7 +73,7 @@ function M.plan_scan(rel)
     -- (Key quals are not: N '1.0' finds the item whose partition_key reads '1'.)
     local exact = { [used.region] = true, [used.table_name] = true }
     local plan = { op = op, region = r.region, table_name = r.table_name, needed = needed_columns(rel),
-                   partition_key = r.partition_key, sort_key = r.sort_key }
+                   partition_key = r.partition_key, sort_key = r.sort_key, limited = rel.limited }
     local nexact = 0
     for i = 1, rel.nquals do if exact[i] then nexact = nexact + 1 end end
     if op == "Scan" and rel.pushdown and nexact == rel.nquals then
@@ -175,9 +175,9 @@ local function make_tasks(plan, params)
 end
 
 local function start(st, params)
+    paging.close(st)
     st.tasks = make_tasks(st.plan, params)
     st.task_i = 0
-    st.reader = nil
     st.seen = {}
 end
 
@@ -223,11 +223,13 @@ local function begin_task(st, t)
         st.warned = true
         capi.log("WARNING", SCAN_WARNING)
     end
+    local prefetch, segments = paging.read_ahead(st.rel, schema.size_bytes, st.plan.limited)
     if op == "Scan" then
         request.Select = st.plan.select_count and "COUNT" or nil
         request.Limit = st.plan.limit
+        if segments > 1 then return paging.segmented_reader(c, request, segments) end
     end
-    return paging.reader(c, op, request)
+    return paging.reader(c, op, request, prefetch)
 end
 
 -- Appends the rows of items to values (flat, natts per row).
@@ -262,6 +264,7 @@ function M.fetch(st)
 end
 
 function M.end_scan(st)
+    paging.close(st)
     capi.log("NOTICE", string.format(
         "DynamoDB FDW retrieved %d pages containing %d records; DynamoDB scanned %d records server-side",
         st.pages, st.items, st.scanned))

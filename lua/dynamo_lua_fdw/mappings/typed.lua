@@ -197,7 +197,7 @@ function M.plan_scan(rel)
     for _, t in ipairs(terms) do if t.exact then exact[t.index] = true end end
     for i = 1, rel.nquals do if exact[i] then nexact = nexact + 1 end end
     local all_exact = nexact == rel.nquals
-    local plan = { op = op, table = tbl, keys = keys, filter = terms[1] and terms or nil,
+    local plan = { op = op, table = tbl, keys = keys, filter = terms[1] and terms or nil, limited = rel.limited,
         index = index and { name = index.name, partition_key = index.partition_key, sort_key = index.sort_key },
         projection = attrs }
     if (op == "Query" or op == "Scan") and all_exact then
@@ -330,7 +330,8 @@ local function values_of(src, params)
 end
 
 local function start(st, params)
-    st.tasks, st.task_i, st.reader, st.seen = {}, 0, nil, {}
+    paging.close(st)
+    st.tasks, st.task_i, st.seen = {}, 0, {}
     st.filter = nil
     local p = st.plan
     if p.filter then
@@ -379,6 +380,7 @@ function M.begin_scan(plan, rel, params, direction)
     st.by = columns_by_attribute(rel)
     st.by_name = {}
     for _, col in pairs(st.by) do st.by_name[col.name] = col end
+    st.prefetch, st.segments = paging.read_ahead(rel, st.schema.size_bytes, plan.limited or page_limit(plan, direction))
     if plan.op == "Scan" then
         local limit = tonumber(rel.table.max_scan_capacity or rel.server.options.max_scan_capacity)
             or tonumber(rel.max_scan_capacity) or 0
@@ -442,7 +444,8 @@ local function begin_task(st, t)
     local p = st.plan
     local schema = p.index or st.schema
     if not p.keys then
-        return paging.reader(st.client, "Scan", read_request(st, {}))
+        if st.segments > 1 then return paging.segmented_reader(st.client, read_request(st, {}), st.segments) end
+        return paging.reader(st.client, "Scan", read_request(st, {}), st.prefetch)
     end
     if t.pks then -- BatchGetItem: every distinct key, with the sort key value when there is one
         local keys = {}
@@ -480,7 +483,7 @@ local function begin_task(st, t)
     local expr, names, values = planner.key_expression(schema, sk, v)
     local request = { KeyConditionExpression = expr, ExpressionAttributeNames = names, ExpressionAttributeValues = values }
     if st.direction == "desc" then request.ScanIndexForward = false end
-    return paging.reader(st.client, "Query", read_request(st, request))
+    return paging.reader(st.client, "Query", read_request(st, request), st.prefetch)
 end
 
 -- "pk = 'x', sk = 1" naming an item in error messages.
@@ -509,7 +512,7 @@ function M.fetch(st)
     return values, #items, where
 end
 
-function M.end_scan() end
+function M.end_scan(st) paging.close(st) end
 
 -- ---------- writing ----------
 
