@@ -137,3 +137,19 @@ T.test("rethrow gives a not-found error a hint about the stream; other errors pa
     local _, e2 = pcall(shards.rethrow, "plain", "x", "r")
     T.eq(e2, "plain")
 end)
+
+T.test("DynamoDB stream images: an empty attribute value (DynamoDB Local's empty map) reads as {}", function()
+    local ds = require "dynamo_lua_fdw.mappings.dynamodb_stream"
+    local types = require "dynamo_lua_fdw.types"
+    local img = cjson.decode('{"doc":{"M":{"l":{"L":[{}]},"m":{},"n":{"N":"1.50"}}},"id":{"S":"a"}}')
+    T.eq(types.item_to_json(ds.repair(img)), '{"doc":{"l":[{}],"m":{},"n":1.50},"id":"a"}')
+end)
+
+T.test("DynamoDB stream sequence numbers are padded as the shard pads them (a numeric column drops zeros)", function()
+    local ds = require "dynamo_lua_fdw.mappings.dynamodb_stream"
+    local local_shard = { SequenceNumberRange = { StartingSequenceNumber = "000000000000000000001" } }
+    T.eq(ds.shard_sequence_number("3", local_shard), "000000000000000000003")
+    local aws_shard = { SequenceNumberRange = { StartingSequenceNumber = "4421584500000000017450439091" } }
+    T.eq(ds.shard_sequence_number("4421584500000000017450439099", aws_shard), "4421584500000000017450439099")
+    T.eq(ds.shard_sequence_number("3", {}), "3")
+end)
