@@ -756,6 +756,8 @@ dlfGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 
 /* ---------- scanning ---------- */
 
+static void begin_lua_scan(ForeignScanState *node, DlfScanState *st);
+
 static void
 dlfBeginForeignScan(ForeignScanState *node, int eflags)
 {
@@ -778,6 +780,22 @@ dlfBeginForeignScan(ForeignScanState *node, int eflags)
 	st->conv = dlf_converter_create(RelationGetDescr(node->ss.ss_currentRelation));
 	st->batch_context = AllocSetContextCreate(estate->es_query_cxt, "dynamo_lua_fdw batch",
 											  ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * A scan that needs no executor parameter (an outer row's value, an
+	 * InitPlan's result: neither exists yet) sends its first request
+	 * now, so that the scans of a UNION ALL or a partitioned table (each
+	 * begun before any is read) wait for DynamoDB together: all requests
+	 * share one libcurl multi handle, and waiting for one moves all.
+	 */
+	if (bms_is_empty(fsplan->scan.plan.allParam))
+	{
+		DlfArg		arg = {DLF_ARG_INT};
+
+		begin_lua_scan(node, st);
+		arg.ival = st->handle;
+		dlf_lua_done(dlf_lua_call("prime", 1, &arg, 1));
+	}
 }
 
 /* Parameter values as text, evaluated now (at scan start or rescan). */
@@ -813,6 +831,29 @@ param_values(ForeignScanState *node, DlfScanState *st)
 	return arg;
 }
 
+/* Starts (or restarts) the Lua side of the scan, with the parameters' values now. */
+static void
+begin_lua_scan(ForeignScanState *node, DlfScanState *st)
+{
+	DlfArg		args[5] = {{DLF_ARG_STRING}, {DLF_ARG_JSON}, {0}, {DLF_ARG_INT}, {DLF_ARG_STRING}};
+	lua_State  *L;
+
+	if (st->handle != 0 && !st->restart)
+		return;
+	args[0].str = st->plan_text;
+	args[0].len = strlen(st->plan_text);
+	args[1].str = describe_relation(st->relid, st->userid, NULL, NULL, NULL, NULL);
+	args[2] = param_values(node, st);
+	args[3].ival = st->handle;
+	args[4].str = st->direction;
+	args[4].len = strlen(st->direction);
+	/* begin_scan(plan, rel, params, handle or 0, direction) -> handle */
+	L = dlf_lua_call("begin_scan", 5, args, 1);
+	st->handle = dlf_result_int(L, 1, "scan handle");
+	dlf_lua_done(L);
+	st->restart = false;
+}
+
 static void
 fetch_batch(ForeignScanState *node, DlfScanState *st)
 {
@@ -825,23 +866,7 @@ fetch_batch(ForeignScanState *node, DlfScanState *st)
 	MemoryContextReset(st->batch_context);
 	st->ntuples = st->next = 0;
 	st->tuples = NULL;
-	if (st->handle == 0 || st->restart)
-	{
-		DlfArg		args[5] = {{DLF_ARG_STRING}, {DLF_ARG_JSON}, {0}, {DLF_ARG_INT}, {DLF_ARG_STRING}};
-
-		args[0].str = st->plan_text;
-		args[0].len = strlen(st->plan_text);
-		args[1].str = describe_relation(st->relid, st->userid, NULL, NULL, NULL, NULL);
-		args[2] = param_values(node, st);
-		args[3].ival = st->handle;
-		args[4].str = st->direction;
-		args[4].len = strlen(st->direction);
-		/* begin_scan(plan, rel, params, handle or 0, direction) -> handle */
-		L = dlf_lua_call("begin_scan", 5, args, 1);
-		st->handle = dlf_result_int(L, 1, "scan handle");
-		dlf_lua_done(L);
-		st->restart = false;
-	}
+	begin_lua_scan(node, st);
 	{
 		DlfArg		arg = {DLF_ARG_INT};
 

@@ -21,7 +21,7 @@ typedef enum OptionKind
 	OPT_BOOL,
 	OPT_INT,
 	OPT_URL,
-	OPT_NAME,					/* a Lua module name under mappings/ */
+	OPT_NAME,					/* a Lua module name under mappings/ or routers/ */
 	OPT_WRITE_MODE				/* batch, transaction or immediate */
 } OptionKind;
 
@@ -45,6 +45,9 @@ static const DlfOption valid_options[] = {
 	{"write_concurrency", ForeignServerRelationId, OPT_INT, false},
 	{"max_scan_capacity", ForeignServerRelationId, OPT_INT, false},
 	{"scan_segments", ForeignServerRelationId, OPT_INT, false},
+	{"regions", ForeignServerRelationId, OPT_TEXT, false},
+	{"region_endpoints", ForeignServerRelationId, OPT_TEXT, false},
+	{"router", ForeignServerRelationId, OPT_NAME, true},
 	{"access_key_id", UserMappingRelationId, OPT_TEXT, false},
 	{"secret_access_key", UserMappingRelationId, OPT_TEXT, false},
 	{"session_token", UserMappingRelationId, OPT_TEXT, false},
@@ -118,7 +121,8 @@ check_value(const DlfOption *opt, DefElem *def)
 					ereport(ERROR,
 							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 							 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
-							 errhint("Name a script dynamo_lua_fdw/mappings/<name>.lua under dynamo_lua_fdw.script_path, using letters, digits and underscores.")));
+							 errhint("Name a script dynamo_lua_fdw/%s/<name>.lua under dynamo_lua_fdw.script_path, using letters, digits and underscores.",
+									 strcmp(opt->name, "router") == 0 ? "routers" : "mappings")));
 			break;
 		case OPT_WRITE_MODE:
 			if (strcmp(value, "batch") != 0 && strcmp(value, "transaction") != 0 &&

@@ -76,6 +76,12 @@ function M.begin_scan(plan_json, rel, params, handle, direction)
     return new_handle(st)
 end
 
+-- prime(handle) -> the id of the HTTP request the next fetch waits for (now sent), or 0.
+function M.prime(handle)
+    local st = state_of(handle)
+    return st.mapping.prime and st.mapping.prime(st) or 0
+end
+
 -- fetch(handle) -> flat array of column values (strings or nil), row count; 0 rows = the end.
 function M.fetch(handle)
     local st = state_of(handle)

@@ -77,6 +77,12 @@ function Reader:next_page(stats)
     return items, n
 end
 
+-- Sends the next page's request now, if it is not on its way; its transfer id.
+function Reader:prime()
+    if not self.pending then self.pending = self.client:start(self.op, self.request) end
+    return self.pending.id
+end
+
 -- Drops a prefetched page nobody will read (a rescan, the end of a scan).
 function Reader:close()
     if self.pending then self.client:cancel(self.pending) end
@@ -110,6 +116,8 @@ function Segmented:next_page(stats)
     self.done = #self.queue == 0
     return items, n
 end
+
+function Segmented:prime() return self.queue[1].pending.id end
 
 function Segmented:close()
     for _, seg in ipairs(self.queue) do self.client:cancel(seg.pending) end
@@ -183,11 +191,44 @@ function BatchReader:next_page(stats)
 end
 
 function BatchReader:close() end
+function BatchReader:prime() return 0 end
 
--- Drops what the scan state's reader has in flight (before a rescan, at the end of a scan).
+-- Drops what the scan state's readers have in flight (before a rescan, at the end of a scan).
 function M.close(st)
     if st.reader then st.reader:close() end
+    for i = (st.task_i or 0) + 1, #(st.tasks or {}) do
+        local r = st.tasks[i].reader
+        if r then r:close() end
+    end
     st.reader = nil
+end
+
+-- The reader of task i, begun at most once (start returns nil when nothing can match).
+local function reader_of(st, start, i)
+    local task = st.tasks[i]
+    if not task.begun then task.begun, task.reader = true, start(st, task) end
+    return task.reader
+end
+
+-- prime(st, start) -> the transfer id the next page waits for, or 0.  Sends the first request
+-- of the next M.FAN_OUT tasks that can match (regions, tables, keys of an IN list), so that
+-- they -- and the other scans of the query -- wait for DynamoDB together.
+M.FAN_OUT = 8
+
+function M.prime(st, start)
+    local first = st.reader and not st.reader.done and st.reader or nil
+    local primed = first and 1 or 0
+    local i = st.task_i + 1
+    while primed < M.FAN_OUT and st.tasks[i] do
+        local r = reader_of(st, start, i)
+        if r and not r.done then
+            first = first or r
+            r:prime()
+            primed = primed + 1
+        end
+        i = i + 1
+    end
+    return first and first:prime() or 0
 end
 
 -- st = {tasks = {...}, task_i = 0, pages = 0, items = 0, scanned = 0}; start(st, task) returns a
@@ -198,9 +239,8 @@ function M.next_page(st, start)
     while true do
         if not st.reader or st.reader.done then
             st.task_i = st.task_i + 1
-            local task = st.tasks[st.task_i]
-            if not task then return nil end
-            st.reader = start(st, task)
+            if not st.tasks[st.task_i] then return nil end
+            st.reader = reader_of(st, start, st.task_i)
         end
         if st.reader and not st.reader.done then
             local items, n = st.reader:next_page(st)

@@ -21,6 +21,7 @@ package.loaded["dynamo_lua_fdw.aws.client"] = {
     end,
     backend_stats = function() return {} end,
 }
+package.loaded["dynamo_lua_fdw.routing"] = nil -- so that it sees the stub
 local generic = require "dynamo_lua_fdw.mappings.generic"
 
 local function rel(quals)

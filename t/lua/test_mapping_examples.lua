@@ -117,11 +117,12 @@ local stub_client = {
 
 -- The examples load with the stub client (typed.lua too, freshly, so that it sees the stub).
 local saved = {}
-for _, name in ipairs({ "dynamo_lua_fdw.aws.client", "dynamo_lua_fdw.mappings.typed" }) do
+for _, name in ipairs({ "dynamo_lua_fdw.aws.client", "dynamo_lua_fdw.mappings.typed", "dynamo_lua_fdw.routing" }) do
     saved[name] = package.loaded[name]
 end
 package.loaded["dynamo_lua_fdw.aws.client"] = stub_client
 package.loaded["dynamo_lua_fdw.mappings.typed"] = nil
+package.loaded["dynamo_lua_fdw.routing"] = nil
 local function example(name)
     return assert(loadfile("lua/examples/" .. name .. ".lua"))()
 end

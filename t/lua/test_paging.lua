@@ -10,7 +10,7 @@ local function fake(pages)
         for k, v in pairs(params) do copy[k] = v end -- sent as it is now, like the JSON body
         self.started[#self.started + 1] = copy
         self.in_flight = self.in_flight + 1
-        return { params = copy }
+        return { params = copy, id = #self.started }
     end
     function c:finish(p)
         self.in_flight = self.in_flight - 1
@@ -70,4 +70,32 @@ T.test("read ahead: segments from the option or the table size; none under a LIM
     T.eq({ paging.read_ahead(rel, 0, nil) }, { true, 4 })
     rel.table.scan_segments = "1000"
     T.eq({ paging.read_ahead(rel, 0, nil) }, { true, paging.MAX_SEGMENTS })
+end)
+
+T.test("prime: the first requests of several tasks in flight together; pages still come task by task", function()
+    local c = fake({ { { { id = 1 } }, { { id = 2 } } } })
+    local clients = {}
+    local st = { tasks = { { n = 1 }, { n = 2 }, { skip = true }, { n = 3 } }, task_i = 0, pages = 0, items = 0, scanned = 0 }
+    local function start(_, task)
+        if task.skip then return nil end
+        local f = fake({ { { { id = task.n * 10 + 1 } }, { { id = task.n * 10 + 2 } } } })
+        clients[task.n] = f
+        return paging.reader(f, "Scan", { TableName = "t" .. task.n }, true)
+    end
+    T.ok(paging.prime(st, start) ~= 0)
+    T.eq({ clients[1].in_flight, clients[2].in_flight, clients[3].in_flight }, { 1, 1, 1 })
+    local ids = {}
+    while true do
+        local items = paging.next_page(st, start)
+        if not items then break end
+        for _, item in ipairs(items) do ids[#ids + 1] = item.id end
+    end
+    T.eq(ids, { 11, 12, 21, 22, 31, 32 })
+    T.eq({ clients[1].in_flight, clients[2].in_flight, clients[3].in_flight }, { 0, 0, 0 })
+    -- closing before the end drops every primed request
+    st = { tasks = { { n = 1 }, { n = 2 } }, task_i = 0, pages = 0, items = 0, scanned = 0 }
+    paging.prime(st, start)
+    paging.close(st)
+    T.eq({ clients[1].in_flight, clients[2].in_flight }, { 0, 0 })
+    T.eq(c.in_flight, 0)
 end)

@@ -83,7 +83,7 @@ end
 -- Gives a stub client that has only call() the start/finish/cancel of aws/client.lua; the
 -- stub is called when a request is finished.
 function M.with_async(c)
-    c.start = function(_, op, params) return { op = op, params = params } end
+    c.start = function(_, op, params) return { op = op, params = params, id = 1 } end
     c.finish = function(self, pending) return self:call(pending.op, pending.params) end
     c.cancel = function() end
     return c

@@ -289,12 +289,14 @@ function Client:fail(op, f, creds, attempts, throttled)
     errors.raise(e)
 end
 
--- start(op, params) -> pending: the request is on its way; finish(pending) waits for it.
+-- start(op, params) -> pending: the request is on its way (pending.id is its HTTP transfer);
+-- finish(pending) waits for it.
 -- Several pending requests of any clients run concurrently (parallel scans, write_concurrency).
 function Client:start(op, params)
     local body = json.encode(params == nil and {} or params)
     local creds = credentials.resolve(self.opts)
-    return { op = op, body = body, creds = creds, sent = self:send_start(op, body, creds) }
+    local sent = self:send_start(op, body, creds)
+    return { op = op, body = body, creds = creds, sent = sent, id = sent.id }
 end
 
 -- finish(pending) -> the decoded response, after retries (each retry is sent and awaited here);
@@ -347,7 +349,7 @@ end
 
 -- cancel(pending): the response is not wanted (its connection is closed, not reused).
 function Client:cancel(pending)
-    capi.http_cancel(pending.sent.id)
+    capi.http_cancel(pending.id)
 end
 
 function Client:call(op, params)

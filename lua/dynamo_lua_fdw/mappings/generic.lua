@@ -13,7 +13,7 @@ local catalog = require "dynamo_lua_fdw.catalog"
 local writes = require "dynamo_lua_fdw.writes"
 local paging = require "dynamo_lua_fdw.paging"
 local planner = require "dynamo_lua_fdw.planner"
-local client_mod = require "dynamo_lua_fdw.aws.client"
+local routing = require "dynamo_lua_fdw.routing"
 
 local M = {}
 
@@ -24,7 +24,7 @@ local SCAN_WARNING = "DynamoDB FDW SCAN operation; this can be costly and time-c
 
 -- The value source of the first usable equality on each routing column:
 -- {v = text} a constant, {p = n} the n-th plan parameter, {vs = {...}} an IN list, {none = true} = NULL.
-local function routing(rel)
+local function route_quals(rel)
     local found, params = {}, {}
     local used = {} -- column -> qual index
     local wanted = {}
@@ -58,7 +58,10 @@ local function needed_columns(rel)
 end
 
 function M.plan_scan(rel)
-    local r, params, used = routing(rel)
+    local r, params, used = route_quals(rel)
+    -- without a region condition: every region the server option regions lists
+    local listed = routing.regions(rel.server.options)
+    if not r.region and listed then r.region = { vs = listed } end
     if not (r.region and r.table_name) then
         errors.raise{ sqlstate = "HV000",
             message = "a query on the dynamodb table must filter on region and table_name",
@@ -145,11 +148,13 @@ local function columns_of(rel)
     return idx
 end
 
-local function client_for(st, region)
-    local c = st.clients[region]
+-- The client of a (region, table): the endpoint may depend on both (routing.lua).
+local function client_for(st, region, tbl)
+    local id = region .. "\0" .. tbl
+    local c = st.clients[id]
     if not c then
-        c = client_mod.new{ server_options = st.rel.server.options, user_options = st.rel.user, region = region }
-        st.clients[region] = c
+        c = routing.client(st.rel, region, tbl)
+        st.clients[id] = c
     end
     return c
 end
@@ -196,6 +201,7 @@ end
 
 function M.rescan(st, params) start(st, params) end
 
+
 -- A key value typed by the key schema, or nil when no item can have it
 -- (text that is not a number for an N key, say): such a query has no rows.
 local function typed_key(text, key)
@@ -207,7 +213,7 @@ end
 
 -- The reader of one task, or nil when no item can match it.
 local function begin_task(st, t)
-    local c = client_for(st, t.region)
+    local c = client_for(st, t.region, t.table)
     local schema = catalog.describe(c, t.table)
     t.schema = schema
     local pk_av = t.pk and typed_key(t.pk, schema.partition_key)
@@ -252,6 +258,12 @@ local function add_rows(st, t, items, values, n)
         n = n + 1
     end
     return n
+end
+
+-- Sends the first request now (not under a LIMIT, which may never want it).
+function M.prime(st)
+    if st.plan.limited then return 0 end
+    return paging.prime(st, begin_task)
 end
 
 -- One page per call, so LIMIT stops the paging.
@@ -338,7 +350,7 @@ local function new_item(st, row, old)
             message = "writing to the dynamodb table needs region, table_name and document",
             hint = "Give all three, e.g. INSERT INTO dynamodb (region, table_name, document) VALUES ('us-east-1', 'my_table', '{\"id\": \"1\"}')." }
     end
-    local client = client_for(st, region)
+    local client = client_for(st, region, tbl)
     local schema = catalog.describe(client, tbl)
     local item = types.json_to_item(doc)
     if old and doc == old[c.document] then
@@ -373,7 +385,7 @@ end
 
 local function buffer_delete(st, level, oid)
     local region, tbl, keys = rowid.parse(oid)
-    writes.add{ level = level, client = client_for(st, region), table = tbl,
+    writes.add{ level = level, client = client_for(st, region, tbl), table = tbl,
                 key = oid, describe = oid, delete = key_map(keys) }
 end
 

@@ -13,6 +13,7 @@ local catalog = require "dynamo_lua_fdw.catalog"
 local paging = require "dynamo_lua_fdw.paging"
 local writes = require "dynamo_lua_fdw.writes"
 local client_mod = require "dynamo_lua_fdw.aws.client"
+local routing = require "dynamo_lua_fdw.routing"
 local planner = require "dynamo_lua_fdw.planner"
 local cjson = require "cjson"
 local capi = require "dynamo_lua_fdw.capi"
@@ -22,7 +23,7 @@ local M = {}
 local function truthy(v) return v == "true" or v == "on" or v == "1" or v == "yes" end
 
 local function new_client(rel)
-    return client_mod.new{ server_options = rel.server.options, user_options = rel.user }
+    return routing.client(rel, nil, rel.table.table)
 end
 
 local function table_name(rel)
@@ -404,6 +405,7 @@ end
 
 function M.rescan(st, params) start(st, params) end
 
+
 -- A key AttributeValue from the text of a qual's value, or nil when no item can have it
 -- (text that is no number for an N key, say).
 local function key_av(st, key, text)
@@ -494,6 +496,12 @@ local function describe_key(schema, item)
         if av then parts[#parts + 1] = key.name .. " = " .. json.encode(av[key.type] or "?") end
     end
     return table.concat(parts, ", ")
+end
+
+-- Sends the first request now (not under a LIMIT, which may never want it).
+function M.prime(st)
+    if not st.prefetch then return 0 end
+    return paging.prime(st, begin_task)
 end
 
 function M.fetch(st)
