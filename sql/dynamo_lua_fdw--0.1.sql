@@ -263,3 +263,50 @@ BEGIN
     INSERT INTO dynamo_lua_fdw.kinesis_ddl_audit (tag, ddl_query) VALUES (tg_tag, pg_catalog.current_query());
 END
 $fn$;
+
+-- Tenants: one schema per tenant, its tables imported from the server (shard) that holds them,
+-- with the tenant's table prefix stripped.  Attaching a tenant that is attached already (to
+-- move it to another shard) replaces its foreign tables.  Returns the tables imported.
+--   SELECT dynamo_lua_fdw.attach_tenant('tenant_a', 'shard_1', table_prefix => 'tenant_a-');
+CREATE FUNCTION attach_tenant(tenant name, server name, table_prefix text DEFAULT NULL)
+RETURNS SETOF name
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+                   WHERE s.srvname = server AND w.fdwname = 'dynamo_lua_fdw') THEN
+        RAISE EXCEPTION 'server "%" is not a dynamo_lua_fdw server', server
+            USING ERRCODE = '42704', HINT = 'Create it with CREATE SERVER ... FOREIGN DATA WRAPPER dynamo_lua_fdw.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = tenant) THEN
+        PERFORM dynamo_lua_fdw.detach_tenant(tenant);
+    END IF;
+    EXECUTE format('CREATE SCHEMA %I', tenant);
+    EXECUTE format('IMPORT FOREIGN SCHEMA dynamodb FROM SERVER %I INTO %I OPTIONS (table_prefix %L)',
+                   server, tenant, coalesce(table_prefix, tenant || '-'));
+    RETURN QUERY SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = tenant ORDER BY 1;
+END
+$fn$;
+
+-- Drops a tenant's schema with its dynamo_lua_fdw foreign tables; anything else in the schema
+-- (a view, a local table) makes it an error, so nothing of the user's is dropped.
+CREATE FUNCTION detach_tenant(tenant name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT c.oid::regclass AS rel FROM pg_class c
+             JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
+             JOIN pg_foreign_server s ON s.oid = ft.ftserver
+             JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+             WHERE c.relnamespace = tenant::regnamespace AND w.fdwname = 'dynamo_lua_fdw' LOOP
+        EXECUTE format('DROP FOREIGN TABLE %s', t.rel);
+    END LOOP;
+    EXECUTE format('DROP SCHEMA %I', tenant);
+END
+$fn$;

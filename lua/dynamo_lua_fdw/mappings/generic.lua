@@ -74,7 +74,9 @@ function M.plan_scan(rel)
     local startup = ({ GetItem = 10, Query = 25, Scan = 100 })[op]
     -- Rows carry the region and table they were read from: those quals are answered exactly.
     -- (Key quals are not: N '1.0' finds the item whose partition_key reads '1'.)
-    local exact = { [used.region] = true, [used.table_name] = true }
+    local exact = {}
+    if used.region then exact[used.region] = true end
+    if used.table_name then exact[used.table_name] = true end
     local plan = { op = op, region = r.region, table_name = r.table_name, needed = needed_columns(rel),
                    partition_key = r.partition_key, sort_key = r.sort_key, limited = rel.limited }
     local nexact = 0
