@@ -41,10 +41,11 @@ function M.bound()
     M.flush("batch")
 end
 
--- Marks the entries added after the first `from` with a write mode.
-function M.set_mode(from, mode)
+-- Marks the entries added after the first `from` with a write mode and (optional) the table's
+-- write_concurrency option.
+function M.set_mode(from, mode, concurrency)
     local b = buffer()
-    for i = from + 1, #b do b[i].mode = mode end
+    for i = from + 1, #b do b[i].mode, b[i].concurrency = mode, concurrency end
 end
 
 -- The write of a new item: a put, or for INSERT ... ON CONFLICT DO NOTHING (rel.on_conflict)
@@ -133,16 +134,41 @@ local function request_of(e)
     return { DeleteRequest = { Key = e.delete } }
 end
 
-local function failure(err, e, applied, total)
+-- alongside (write_concurrency): {applied =, unknown =} writes of the requests that were in flight
+-- with the failing one and sent after it (they are finished before the error is raised); nil when
+-- there were none.
+local function alongside_text(alongside)
+    if not alongside then return "" end
+    local s = string.format(" %d of the applied writes were in requests in flight with this one.", alongside.applied)
+    if alongside.unknown > 0 then
+        s = s .. string.format(" %d writes of requests in flight with it that failed too may or may not have been applied.",
+            alongside.unknown)
+    end
+    return s
+end
+
+local function failure(err, e, applied, total, alongside)
     if not errors.is_structured(err) then error(err, 0) end -- cancel and other PostgreSQL errors
     -- no answer, or a server error: DynamoDB may have applied the failing request or not
     local unknown = err.sqlstate == "HV00N" or (tonumber(err.http_status) or 0) >= 500
+    local own = err.detail
     err.message = string.format("could not write DynamoDB item %s: %s", e.describe, err.message)
-    err.detail = string.format("%d of %d buffered writes were applied before the failing request; %s "
-        .. "Writes in different requests are not atomic.%s", applied, total,
-        unknown and "the writes of the failing request may or may not have been applied, later ones were not."
-            or "the others were not applied.",
-        err.detail and (" " .. err.detail) or "")
+    if alongside then
+        err.detail = string.format("%d of %d buffered writes were applied: %d before the failing request, "
+            .. "%d by requests in flight with it; %s No request was sent after them.%s "
+            .. "Writes in different requests are not atomic.",
+            applied, total, applied - alongside.applied, alongside.applied,
+            unknown and "the writes of the failing request may or may not have been applied."
+                or "the writes of the failing request were not applied.",
+            alongside.unknown > 0 and string.format(" %d writes of requests in flight with it that failed too may "
+                .. "or may not have been applied.", alongside.unknown) or "")
+    else
+        err.detail = string.format("%d of %d buffered writes were applied before the failing request; %s "
+            .. "Writes in different requests are not atomic.", applied, total,
+            unknown and "the writes of the failing request may or may not have been applied, later ones were not."
+                or "the others were not applied.")
+    end
+    if own then err.detail = err.detail .. " " .. own end
     error(err, 0)
 end
 
@@ -178,35 +204,90 @@ local function culprit(chunk, left, err)
     return entry_of(chunk, left[1])
 end
 
--- Sends one chunk with BatchWriteItem, retrying UnprocessedItems with backoff.
--- DynamoDB applied every write of the chunk that is not in pending.
-local function send_chunk(group, chunk, applied, total)
+-- ---------- write_concurrency ----------
+
+-- BatchWriteItem requests in flight at once during a flush: the table option write_concurrency
+-- (carried by the entries, see set_mode), else the server option, else this default.
+-- 4 from the measurement in docs/RELIABILITY.md ("write_concurrency").
+M.DEFAULT_CONCURRENCY = 4
+-- At most this many, whatever the option says: the backend has 64 HTTP transfers for everything.
+M.MAX_CONCURRENCY = 32
+
+function M.concurrency_of(e)
+    local so = e.client and e.client.opts and e.client.opts.server_options
+    local v = tonumber(e.concurrency or (so and so.write_concurrency))
+    if not v then return M.DEFAULT_CONCURRENCY end
+    return math.max(1, math.min(M.MAX_CONCURRENCY, math.floor(v)))
+end
+
+-- The unprocessed requests of a BatchWriteItem answer for the table it wrote, checked:
+-- they are sent again as they are.
+local function unprocessed_of(resp, table_name)
+    local u = resp.UnprocessedItems
+    if u == nil then return {} end
+    if type(u) ~= "table" then errors.malformed("BatchWriteItem", "has UnprocessedItems that are not an object") end
+    for name, list in pairs(u) do
+        if name ~= table_name then
+            errors.malformed("BatchWriteItem", "has UnprocessedItems of a table it was not asked to write")
+        end
+        if type(list) ~= "table" then errors.malformed("BatchWriteItem", "has UnprocessedItems that are not a list") end
+        for _, r in pairs(list) do
+            if type(r) ~= "table" or not (type(r.PutRequest) == "table" or type(r.DeleteRequest) == "table") then
+                errors.malformed("BatchWriteItem", "has UnprocessedItems that are not write requests")
+            end
+        end
+    end
+    return u[table_name] or {}
+end
+
+-- A chunk of up to 25 puts and deletes of one table: one BatchWriteItem, then its UnprocessedItems.
+-- job.left: the requests DynamoDB has not applied yet.
+local function new_job(group, chunk)
     local requests = {}
     for i, e in ipairs(chunk) do requests[i] = request_of(e) end
-    local pending = { [group.table] = requests }
-    local attempt = 0
-    while pending and next(pending) do
-        local left = pending[group.table] or {}
-        local ok, resp = pcall(group.client.call, group.client, "BatchWriteItem", { RequestItems = pending })
-        if not ok then failure(resp, culprit(chunk, left, resp), applied + #chunk - #left, total) end
-        pending = resp.UnprocessedItems
-        if pending and next(pending) then
-            left = pending[group.table] or {}
-            attempt = attempt + 1
-            if attempt > group.client.max_retries then
-                errors.raise{ sqlstate = "53000",
-                    message = "DynamoDB left writes unprocessed after " .. attempt .. " attempts",
-                    detail = string.format("%d of %d buffered writes were applied; the unprocessed ones include %s.",
-                        applied + #chunk - #left, total, entry_of(chunk, left[1]).describe),
-                    hint = "Raise the server option max_retries or the table's write capacity." }
-            end
-            group.client.stats.throttled = group.client.stats.throttled + 1
-            capi.sleep(retry.backoff_ms(attempt))
+    return { group = group, chunk = chunk, left = requests, attempt = 0, limit = M.concurrency_of(chunk[1]) }
+end
+
+-- Sends the job's pending requests; returns the error (structured) if they could not be sent.
+local function start_job(job)
+    local c = job.group.client
+    local ok, handle = pcall(c.start, c, "BatchWriteItem", { RequestItems = { [job.group.table] = job.left } })
+    if not ok then
+        if not errors.is_structured(handle) then error(handle, 0) end -- cancel and other PostgreSQL errors
+        return handle
+    end
+    job.handle = handle
+end
+
+-- Waits for the job's request; with retry_unprocessed, sends UnprocessedItems again (with backoff)
+-- until none are left. Returns nil when done, else "error", err or "unprocessed" (retries exhausted).
+local function finish_job(job, retry_unprocessed)
+    local g = job.group
+    while true do
+        local c = g.client
+        local ok, resp = pcall(c.finish, c, job.handle)
+        job.handle = nil
+        if ok then ok, resp = pcall(unprocessed_of, resp, g.table) end
+        if not ok then
+            if not errors.is_structured(resp) then error(resp, 0) end -- cancel and other PostgreSQL errors
+            return "error", resp
         end
+        job.left = resp
+        if #job.left == 0 or not retry_unprocessed then return nil end
+        job.attempt = job.attempt + 1
+        if job.attempt > c.max_retries then return "unprocessed" end
+        c.stats.throttled = c.stats.throttled + 1
+        capi.sleep(retry.backoff_ms(job.attempt))
+        local err = start_job(job)
+        if err then return "error", err end
     end
 end
 
 -- Sends puts, deletes and single requests: BatchWriteItem runs and requests in order per table.
+-- The chunks of consecutive BatchWriteItem runs are independent (coalescing leaves one write per
+-- key in a run, and runs of one table are separated by single requests), so up to
+-- write_concurrency of them are in flight; they are finished in order, and a single request waits
+-- for all of them. After a failure no chunk is sent; those in flight are finished and counted.
 local function send_batches(b)
     if #b == 0 then return end
     local plan, total, applied = {}, 0, 0
@@ -221,9 +302,41 @@ local function send_batches(b)
             total = total + (step.batch and #step.batch or 1)
         end
     end
+
+    local flight = {} -- jobs in flight, oldest first
+    -- The job failed: finish those in flight after it, then raise with what was applied.
+    local function fail(job, kind, err)
+        local alongside = #flight > 0 and { applied = 0, unknown = 0 } or nil
+        for _, other in ipairs(flight) do
+            local kind = "error"
+            if other.handle then kind = finish_job(other, false) end
+            if kind then
+                alongside.unknown = alongside.unknown + #other.left
+            else
+                alongside.applied = alongside.applied + #other.chunk - #other.left
+            end
+        end
+        local done = applied + #job.chunk - #job.left + (alongside and alongside.applied or 0)
+        if kind == "unprocessed" then
+            errors.raise{ sqlstate = "53000",
+                message = "DynamoDB left writes unprocessed after " .. job.attempt .. " attempts",
+                detail = string.format("%d of %d buffered writes were applied; the unprocessed ones include %s.%s",
+                    done, total, entry_of(job.chunk, job.left[1]).describe, alongside_text(alongside)),
+                hint = "Raise the server option max_retries or the table's write capacity." }
+        end
+        failure(err, culprit(job.chunk, job.left, err), done, total, alongside)
+    end
+    local function finish_oldest()
+        local job = table.remove(flight, 1)
+        local kind, err = finish_job(job, true)
+        if kind then fail(job, kind, err) end
+        applied = applied + #job.chunk
+    end
+
     for _, p in ipairs(plan) do
         local g, batch, single = p.group, p.step.batch, p.step.single
         if single then
+            while #flight > 0 do finish_oldest() end
             local r = single.request
             local ok, err = pcall(g.client.call, g.client, r.op, r.params)
             -- INSERT ... ON CONFLICT DO NOTHING: the item exists, so nothing is done
@@ -235,11 +348,15 @@ local function send_batches(b)
             for first = 1, #batch, BATCH do
                 local chunk = {}
                 for i = first, math.min(first + BATCH - 1, #batch) do chunk[#chunk + 1] = batch[i] end
-                send_chunk(g, chunk, applied, total)
-                applied = applied + #chunk
+                local job = new_job(g, chunk)
+                while #flight >= job.limit do finish_oldest() end
+                local err = start_job(job)
+                if err then fail(job, "error", err) end
+                flight[#flight + 1] = job
             end
         end
     end
+    while #flight > 0 do finish_oldest() end
     for c in pairs(clients) do throttled = throttled + (c.stats.throttled or 0) end
     if throttled > 0 then
         capi.log("NOTICE", string.format("DynamoDB throttled %d write requests; they were retried", throttled))

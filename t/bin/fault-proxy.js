@@ -11,8 +11,11 @@
 //                   operation (or "*") with times left, and that fault's times goes down by one.
 //   GET  /__counts  {"ops": {"Query": 3}, "connections": 1, "per_connection": {"1": 3},
 //                    "access_keys": [...], "session_token_sha256": [...], "requests": [[op, x-amz-date]],
-//                    "forwarded_writes": n, "creds_requests": n}
-//                   (only DynamoDB requests count; key ids are listed, secrets and tokens never are)
+//                    "forwarded_writes": n, "creds_requests": n, "forwarded_transactions": n,
+//                    "transaction_tokens": [ClientRequestToken of each TransactWriteItems request],
+//                    "in_flight_max": n}
+//                   (only DynamoDB requests count; key ids are listed, secrets and tokens never are;
+//                   in_flight_max: the most DynamoDB requests the proxy was answering at one time)
 //   POST /__reset   forgets faults and counts (and closes connections left hanging)
 //   GET  /__creds   container credentials (for AWS_CONTAINER_CREDENTIALS_FULL_URI)
 // Actions:
@@ -33,6 +36,10 @@
 //   forward_then_drop  forwards the request (DynamoDB applies it), then closes the client's connection
 //                without answering: an ambiguous write
 //   expired_token  400 ExpiredTokenException (temporary credentials that DynamoDB considers expired)
+//   tx_cancel    TransactWriteItems: 400 TransactionCanceledException without forwarding; the fault's
+//                "reasons" are the CancellationReasons codes, or else its "reason" (default
+//                TransactionConflict) stands at its "index" (default 0) and "None" at every other action
+//   slow         waits the fault's "ms" (default 200) milliseconds, then forwards
 //   fuzz         answers without forwarding with a malformed response made by a pseudo-random generator
 //                seeded by the fault's "seed" (default 1): garbage bytes, truncated or wrongly shaped
 //                JSON, AWS errors with odd codes, random status codes and headers; x-amz-crc32 always
@@ -50,7 +57,8 @@ if (portArg === undefined || !upstreamArg) {
 const upstream = new URL(upstreamArg);
 const agent = new http.Agent({ keepAlive: true });
 const ACTIONS = new Set(['throttle', 'error500', 'error503', 'validation', 'skew', 'bad_crc', 'truncate',
-  'garble', 'drop', 'hang', 'empty_page', 'unprocessed', 'forward_then_drop', 'expired_token', 'fuzz']);
+  'garble', 'drop', 'hang', 'empty_page', 'unprocessed', 'forward_then_drop', 'expired_token', 'fuzz',
+  'tx_cancel', 'slow']);
 
 // zlib.crc32 exists from Node 20.15/22.2; the bitwise CRC-32 (IEEE) otherwise.
 const crc32 = zlib.crc32 || ((buf) => {
@@ -66,6 +74,7 @@ let faults = [];
 let counts;
 const hung = new Set();
 let connectionSeq = 0;
+let inFlight = 0;
 let creds = {
   AccessKeyId: 'ASIAFAULTPROXYCONTAINER', SecretAccessKey: 'dlfContainerSecretNeverLog0001',
   Token: 'dlfContainerTokenNeverLog0001', Expiration: new Date(Date.now() + 6 * 3600e3).toISOString(),
@@ -74,7 +83,8 @@ let creds = {
 function reset() {
   faults = [];
   counts = { ops: {}, connections: 0, per_connection: {}, access_keys: [], session_token_sha256: [],
-    requests: [], forwarded_writes: 0, creds_requests: 0, fuzzed: 0 };
+    requests: [], forwarded_writes: 0, creds_requests: 0, fuzzed: 0, forwarded_transactions: 0,
+    transaction_tokens: [], in_flight_max: inFlight };
   for (const s of hung) s.destroy();
   hung.clear();
 }
@@ -99,6 +109,7 @@ function countWrites(body) {
 // Sends the request upstream; resolves to { status, headers, body }.
 function forward(req, op, body) {
   if (op === 'BatchWriteItem') counts.forwarded_writes += countWrites(body);
+  if (op === 'TransactWriteItems') counts.forwarded_transactions++;
   const headers = { ...req.headers, host: upstream.host, 'content-length': body.length };
   delete headers.connection;
   return new Promise((resolve, reject) => {
@@ -135,12 +146,17 @@ function record(req, op) {
   counts.requests.push([op, req.headers['x-amz-date'] || null]);
 }
 
+// The ClientRequestToken of a TransactWriteItems request (null when absent or unreadable).
+function transactionToken(body) {
+  try { return JSON.parse(body.toString()).ClientRequestToken ?? null; } catch (e) { return null; }
+}
+
 async function control(req, res, body) {
   if (req.url === '/__faults' && req.method === 'POST') {
     const script = JSON.parse(body.toString() || '[]');
     const bad = script.find((f) => !ACTIONS.has(f.action) || typeof f.target !== 'string');
     if (bad) return send(res, 400, { error: 'bad fault ' + JSON.stringify(bad) });
-    faults = script.map((f) => ({ target: f.target, action: f.action, times: f.times ?? 1,
+    faults = script.map((f) => ({ ...f, times: f.times ?? 1,
       ...(f.action === 'fuzz' ? { rng: mulberry32(Number(f.seed ?? 1)) } : {}) }));
     return send(res, 200, { ok: true });
   }
@@ -158,6 +174,10 @@ async function handle(req, res, body) {
   const target = String(req.headers['x-amz-target'] || '');
   const op = target.slice(target.lastIndexOf('.') + 1) || '(none)';
   record(req, op);
+  if (op === 'TransactWriteItems') counts.transaction_tokens.push(transactionToken(body));
+  inFlight++;
+  counts.in_flight_max = Math.max(counts.in_flight_max, inFlight);
+  res.on('close', () => { inFlight--; });
   const fault = faults.find((f) => f.times > 0 && (f.target === '*' || f.target === op));
   if (!fault) return relay(res, await forward(req, op, body));
   fault.times--;
@@ -225,6 +245,18 @@ async function handle(req, res, body) {
     case 'expired_token':
       return awsError(res, 400, 'com.amazon.coral.service#ExpiredTokenException',
         'The security token included in the request is expired (injected)');
+    case 'tx_cancel': {
+      if (op !== 'TransactWriteItems') return relay(res, await forward(req, op, body));
+      const n = (JSON.parse(body.toString()).TransactItems || []).length;
+      const codes = fault.reasons || Array.from({ length: n },
+        (_, i) => (i === (fault.index ?? 0) ? fault.reason || 'TransactionConflict' : 'None'));
+      return send(res, 400, { __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
+        Message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes.join(', ')}] (injected)`,
+        CancellationReasons: codes.map((c) => (c === 'None' ? { Code: c } : { Code: c, Message: c + ' (injected)' })) });
+    }
+    case 'slow':
+      await new Promise((resolve) => setTimeout(resolve, fault.ms ?? 200));
+      return relay(res, await forward(req, op, body));
     case 'fuzz': {
       counts.fuzzed++;
       const r = fuzzResponse(fault.rng, op);

@@ -6,6 +6,9 @@ local sent
 local client = {
     endpoint = "http://stub", region = "r", max_retries = 2, stats = { throttled = 0 },
     call = function(self, op, params) sent[#sent + 1] = { op = op, params = params }; return {} end,
+    -- as the real client: finish(start(...)) is call(...)
+    start = function(self, op, params) return { op = op, params = params } end,
+    finish = function(self, p) return self:call(p.op, p.params) end,
 }
 local function put(key, level) return { level = level or 1, client = client, table = "t", key = key, describe = key, put = { k = { S = key } } } end
 local function del(key, level) return { level = level or 1, client = client, table = "t", key = key, describe = key, delete = { k = { S = key } } } end
