@@ -28,6 +28,8 @@
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/appendinfo.h"
+#include "optimizer/cost.h"
+#include "port/atomics.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
@@ -67,14 +69,25 @@ typedef struct DlfRelInfo
 	double		param_total_cost;
 	List	   *param_candidates;	/* expressions quals compare against */
 	List	   *fdw_exprs;		/* those the Lua plan uses, in its order */
+	int			parallel_segments;	/* a Scan that parallel workers may share, in segments */
 } DlfRelInfo;
 
 /* fdw_private of a ForeignScan */
 enum DlfScanPrivate
 {
 	DlfScanPrivatePlan,			/* String: the Lua plan */
-	DlfScanPrivateDirection		/* String: "asc", "desc" or "" (the order rows must come in) */
+	DlfScanPrivateDirection,	/* String: "asc", "desc" or "" (the order rows must come in) */
+	DlfScanPrivateSegments		/* Integer: segments of a parallel Scan, 0 when not parallel */
 };
+
+/*
+ * Shared by the processes of a parallel Scan: each claims the next segment
+ * (Segment/TotalSegments of DynamoDB's parallel scan) until none is left.
+ */
+typedef struct DlfParallelScan
+{
+	pg_atomic_uint32 next_segment;
+} DlfParallelScan;
 
 static bool dlf_pushdown = true;
 static int	dlf_max_scan_capacity = 0;
@@ -94,6 +107,9 @@ typedef struct DlfScanState
 	HeapTuple  *tuples;
 	int			ntuples;
 	int			next;
+	int			segments;		/* of a parallel Scan, else 0 */
+	int			segment;		/* the one this process reads, -1 before the first claim */
+	DlfParallelScan *shared;
 } DlfScanState;
 
 typedef struct DlfModifyState
@@ -549,9 +565,10 @@ plan_with_lua(PlannerInfo *root, RelOptInfo *baserel, Oid relid, List *clauses, 
 	arg.str = describe_relation(relid, planning_user(baserel), root, baserel, info, NULL);
 	/*
 	 * plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes},
-	 *                   order column, {param column, rows, startup cost, total cost}
+	 *                   order column, {param column, rows, startup cost, total cost},
+	 *                   parallel segments (0: none)
 	 */
-	L = dlf_lua_call("plan_scan", 1, &arg, 8);
+	L = dlf_lua_call("plan_scan", 1, &arg, 9);
 	info->rows = dlf_result_number(L, 1, "row estimate");
 	info->startup_cost = dlf_result_number(L, 2, "startup cost");
 	info->total_cost = dlf_result_number(L, 3, "total cost");
@@ -586,7 +603,9 @@ plan_with_lua(PlannerInfo *root, RelOptInfo *baserel, Oid relid, List *clauses, 
 		info->param_rows = dlf_result_number(L, -3, "parameterized rows");
 		info->param_startup_cost = dlf_result_number(L, -2, "parameterized startup cost");
 		info->param_total_cost = dlf_result_number(L, -1, "parameterized total cost");
+		lua_pop(L, 4);
 	}
+	info->parallel_segments = (int) dlf_result_number(L, 9, "parallel segments");
 	dlf_lua_done(L);
 }
 
@@ -717,6 +736,22 @@ dlfGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 														   list_make1(makeString(desc ? "desc" : "asc"))));
 	if (info->param_column)
 		add_parameterized_paths(root, baserel, foreigntableid, info);
+
+	/* A Scan in segments can be shared by parallel workers, each claiming segments. */
+	if (info->parallel_segments > 1 && baserel->consider_parallel && max_parallel_workers_per_gather > 0)
+	{
+		int			workers = Min(info->parallel_segments - 1, max_parallel_workers_per_gather);
+		ForeignPath *path = create_foreignscan_path(root, baserel, NULL,
+													baserel->rows / (workers + 1),
+													info->startup_cost,
+													info->startup_cost + (info->total_cost - info->startup_cost) / (workers + 1),
+													NIL, NULL, NULL, NIL);
+
+		path->path.parallel_aware = true;
+		path->path.parallel_safe = true;
+		path->path.parallel_workers = workers;
+		add_partial_path(baserel, (Path *) path);
+	}
 }
 
 static ForeignScan *
@@ -749,14 +784,16 @@ dlfGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 			local_exprs = lappend(local_exprs, ri->clause);
 	}
 	return make_foreignscan(tlist, local_exprs, baserel->relid, info->fdw_exprs,
-							list_make2(makeString(info->plan_text),
-									   best_path->fdw_private ? linitial(best_path->fdw_private) : makeString("")),
+							list_make3(makeString(info->plan_text),
+									   best_path->fdw_private ? linitial(best_path->fdw_private) : makeString(""),
+									   makeInteger(best_path->path.parallel_aware ? info->parallel_segments : 0)),
 							NIL, NIL, outer_plan);
 }
 
 /* ---------- scanning ---------- */
 
 static void begin_lua_scan(ForeignScanState *node, DlfScanState *st);
+static void end_lua_state(const char *entry, int *handle);
 
 static void
 dlfBeginForeignScan(ForeignScanState *node, int eflags)
@@ -768,6 +805,8 @@ dlfBeginForeignScan(ForeignScanState *node, int eflags)
 	node->fdw_state = st;
 	st->plan_text = strVal(list_nth(fsplan->fdw_private, DlfScanPrivatePlan));
 	st->direction = strVal(list_nth(fsplan->fdw_private, DlfScanPrivateDirection));
+	st->segments = intVal(list_nth(fsplan->fdw_private, DlfScanPrivateSegments));
+	st->segment = -1;
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	st->relid = RelationGetRelid(node->ss.ss_currentRelation);
@@ -788,7 +827,7 @@ dlfBeginForeignScan(ForeignScanState *node, int eflags)
 	 * begun before any is read) wait for DynamoDB together: all requests
 	 * share one libcurl multi handle, and waiting for one moves all.
 	 */
-	if (bms_is_empty(fsplan->scan.plan.allParam))
+	if (bms_is_empty(fsplan->scan.plan.allParam) && st->segments == 0)
 	{
 		DlfArg		arg = {DLF_ARG_INT};
 
@@ -831,15 +870,32 @@ param_values(ForeignScanState *node, DlfScanState *st)
 	return arg;
 }
 
+/* Claims the next segment of a parallel Scan for this process; false when none is left. */
+static bool
+claim_segment(DlfScanState *st)
+{
+	uint32		next;
+
+	if (st->shared == NULL)
+		return false;
+	next = pg_atomic_fetch_add_u32(&st->shared->next_segment, 1);
+	if (next >= (uint32) st->segments)
+		return false;
+	st->segment = (int) next;
+	return true;
+}
+
 /* Starts (or restarts) the Lua side of the scan, with the parameters' values now. */
 static void
 begin_lua_scan(ForeignScanState *node, DlfScanState *st)
 {
-	DlfArg		args[5] = {{DLF_ARG_STRING}, {DLF_ARG_JSON}, {0}, {DLF_ARG_INT}, {DLF_ARG_STRING}};
+	DlfArg		args[6] = {{DLF_ARG_STRING}, {DLF_ARG_JSON}, {0}, {DLF_ARG_INT}, {DLF_ARG_STRING}, {DLF_ARG_STRING}};
 	lua_State  *L;
 
 	if (st->handle != 0 && !st->restart)
 		return;
+	args[5].str = st->segment >= 0 ? psprintf("%d/%d", st->segment, st->segments) : "";
+	args[5].len = strlen(args[5].str);
 	args[0].str = st->plan_text;
 	args[0].len = strlen(st->plan_text);
 	args[1].str = describe_relation(st->relid, st->userid, NULL, NULL, NULL, NULL);
@@ -847,8 +903,8 @@ begin_lua_scan(ForeignScanState *node, DlfScanState *st)
 	args[3].ival = st->handle;
 	args[4].str = st->direction;
 	args[4].len = strlen(st->direction);
-	/* begin_scan(plan, rel, params, handle or 0, direction) -> handle */
-	L = dlf_lua_call("begin_scan", 5, args, 1);
+	/* begin_scan(plan, rel, params, handle or 0, direction, "segment/segments" or "") -> handle */
+	L = dlf_lua_call("begin_scan", 6, args, 1);
 	st->handle = dlf_result_int(L, 1, "scan handle");
 	dlf_lua_done(L);
 	st->restart = false;
@@ -866,6 +922,15 @@ fetch_batch(ForeignScanState *node, DlfScanState *st)
 	MemoryContextReset(st->batch_context);
 	st->ntuples = st->next = 0;
 	st->tuples = NULL;
+	if (st->segments > 0 && st->segment < 0)
+	{
+		end_lua_state("end_scan", &st->handle);	/* a rescan: segments are claimed anew */
+		if (!claim_segment(st))
+		{
+			st->eof = true;
+			return;
+		}
+	}
 	begin_lua_scan(node, st);
 	{
 		DlfArg		arg = {DLF_ARG_INT};
@@ -877,8 +942,14 @@ fetch_batch(ForeignScanState *node, DlfScanState *st)
 	nrows = dlf_result_int(L, 2, "row count");
 	if (nrows <= 0)
 	{
-		st->eof = true;
 		dlf_lua_done(L);
+		/* a parallel Scan goes on with the next unclaimed segment, in a new Lua scan */
+		if (st->segments > 0 && claim_segment(st))
+		{
+			end_lua_state("end_scan", &st->handle);
+			return;
+		}
+		st->eof = true;
 		return;
 	}
 	if (!lua_istable(L, 1))
@@ -932,6 +1003,7 @@ dlfReScanForeignScan(ForeignScanState *node)
 	st->restart = true;
 	st->eof = false;
 	st->ntuples = st->next = 0;
+	st->segment = -1;			/* ReInitializeDSMForeignScan has reset the claims */
 }
 
 /* Lets Lua end a scan or modify state (entry end_scan / end_modify), once. */
@@ -991,6 +1063,8 @@ dlfExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	args[3].len = strlen(st->direction);
 	/* explain(plan, verbose, handle or 0, direction) -> {label, value, label, value, ...} */
 	explain_pairs(dlf_lua_call("explain", 4, args, 1), es);
+	if (st->segments > 0)
+		ExplainPropertyInteger("DynamoDB Parallel Segments", NULL, st->segments, es);
 }
 
 /* ---------- modifying ---------- */
@@ -1346,6 +1420,42 @@ dlfImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 
 PG_FUNCTION_INFO_V1(dynamo_lua_fdw_handler);
 
+/* ---------- parallel Scan ---------- */
+
+static bool
+dlfIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel, RangeTblEntry *rte)
+{
+	/* Workers run their own Lua and HTTP; writes are never parallel. */
+	return true;
+}
+
+static Size
+dlfEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt)
+{
+	return sizeof(DlfParallelScan);
+}
+
+static void
+dlfInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
+{
+	DlfScanState *st = node->fdw_state;
+
+	st->shared = coordinate;
+	pg_atomic_init_u32(&st->shared->next_segment, 0);
+}
+
+static void
+dlfReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
+{
+	pg_atomic_write_u32(&((DlfParallelScan *) coordinate)->next_segment, 0);
+}
+
+static void
+dlfInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc, void *coordinate)
+{
+	((DlfScanState *) node->fdw_state)->shared = coordinate;
+}
+
 Datum
 dynamo_lua_fdw_handler(PG_FUNCTION_ARGS)
 {
@@ -1374,6 +1484,11 @@ dynamo_lua_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ExplainForeignModify = dlfExplainForeignModify;
 	routine->ImportForeignSchema = dlfImportForeignSchema;
 	routine->ExecForeignTruncate = dlfExecForeignTruncate;
+	routine->IsForeignScanParallelSafe = dlfIsForeignScanParallelSafe;
+	routine->EstimateDSMForeignScan = dlfEstimateDSMForeignScan;
+	routine->InitializeDSMForeignScan = dlfInitializeDSMForeignScan;
+	routine->ReInitializeDSMForeignScan = dlfReInitializeDSMForeignScan;
+	routine->InitializeWorkerForeignScan = dlfInitializeWorkerForeignScan;
 	PG_RETURN_POINTER(routine);
 }
 

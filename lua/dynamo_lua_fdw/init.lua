@@ -46,7 +46,8 @@ local function state_of(handle)
     return st
 end
 
--- plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes}, order column
+-- plan_scan(rel) -> rows, startup_cost, total_cost, plan_json, local_flags, {param indexes}, order column,
+--                   param, parallel segments (0: no parallel Scan)
 -- local_flags has one character per qual: '1' = PostgreSQL checks it, '0' = DynamoDB answers it exactly.
 -- The order column (or nil) is one a Query returns its rows ordered by; param (or nil) names the
 -- column whose equality to an outer value makes a Query, with that Query's rows and costs.
@@ -58,12 +59,13 @@ function M.plan_scan(rel)
     for i = 1, rel.nquals do flags[i] = p.exact and p.exact[i] and "0" or "1" end
     local param = p.param and { p.param.column, p.param.rows, p.param.startup_cost, p.param.total_cost }
     return p.rows, p.startup_cost, p.total_cost, json.encode(p.plan), table.concat(flags),
-        json.array(p.params or {}), p.order_column, param
+        json.array(p.params or {}), p.order_column, param, p.parallel_segments or 0
 end
 
--- begin_scan(plan_json, rel, params, handle, direction) -> handle; a non-zero handle is a rescan.
--- direction: "asc"/"desc" when PostgreSQL relies on rows in sort key order, else "".
-function M.begin_scan(plan_json, rel, params, handle, direction)
+-- begin_scan(plan_json, rel, params, handle, direction, segment) -> handle; a non-zero handle is a
+-- rescan.  direction: "asc"/"desc" when PostgreSQL relies on rows in sort key order, else "".
+-- segment: "i/n" when this process reads segment i of n of a parallel Scan, else "".
+function M.begin_scan(plan_json, rel, params, handle, direction, segment)
     local plan = cjson.decode(plan_json)
     if handle ~= 0 then
         local st = state_of(handle)
@@ -71,7 +73,9 @@ function M.begin_scan(plan_json, rel, params, handle, direction)
         return handle
     end
     local m = mapping(plan.mapping)
-    local st = m.begin_scan(plan, rel, params, direction ~= "" and direction or nil)
+    local i, n = (segment or ""):match("^(%d+)/(%d+)$")
+    local st = m.begin_scan(plan, rel, params, direction ~= "" and direction or nil,
+        i and { segment = tonumber(i), segments = tonumber(n) } or nil)
     st.mapping = m
     return new_handle(st)
 end

@@ -218,3 +218,20 @@ SELECT count(*) > 0 AS allowed_by_the_table_option FROM capped;
 CREATE FOREIGN TABLE uncapped (k text) SERVER dynamodb_server OPTIONS (table 'dlf_pages');
 SELECT count(*) FROM uncapped;
 RESET dynamo_lua_fdw.max_scan_capacity;
+
+-- Scans in segments: in one backend all segments in flight at once, or shared by PostgreSQL's
+-- parallel workers, each claiming the next segment from shared memory; the same rows either way
+CREATE FOREIGN TABLE grid_segments (pk text, sk numeric, a text, n numeric)
+  SERVER dynamodb_server OPTIONS (table 'dlf_grid', scan_segments '4');
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*), sum(n) FROM grid_segments;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(n) FROM grid_segments;
+SELECT count(*), sum(n), count(DISTINCT (pk, sk)) FROM grid_segments;
+SELECT count(*) FROM grid_segments WHERE n > 10;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM grid;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET max_parallel_workers_per_gather;
+SELECT count(*), sum(n), count(DISTINCT (pk, sk)) FROM grid;

@@ -223,7 +223,10 @@ function M.plan_scan(rel)
     local pk_col = by[schema.partition_key.name]
     local param = rel.pushdown and not keys and pk_col and planner.key_column(pk_col, schema.partition_key)
         and { column = pk_col.name, rows = 10, startup_cost = 25, total_cost = 35 } or nil
+    -- a Scan that PostgreSQL's parallel workers can share, segment by segment
+    local _, segments = paging.read_ahead(rel, schema.size_bytes, rel.limited)
     return {
+        parallel_segments = op == "Scan" and segments > 1 and segments or nil,
         param = param, plan = plan, params = params, exact = exact, rows = rows, startup_cost = startup,
         total_cost = startup + rows * (op == "Scan" and 10 or 1) + (op == "Scan" and 10 * count or 0),
         order_column = sk_col and planner.key_column(sk_col, key_schema.sort_key) and sk_col.name or nil,
@@ -373,7 +376,8 @@ local function check_capacity(st)
     end
 end
 
-function M.begin_scan(plan, rel, params, direction)
+-- part: {segment =, segments =} when this process reads one segment of a parallel Scan.
+function M.begin_scan(plan, rel, params, direction, part)
     local st = { plan = plan, rel = rel, pages = 0, items = 0, scanned = 0, natts = #rel.columns,
                  client = new_client(rel), readers = column_plan(rel), direction = direction,
                  consistent = truthy(rel.table.consistent_read or rel.server.options.consistent_read) }
@@ -382,6 +386,7 @@ function M.begin_scan(plan, rel, params, direction)
     st.by_name = {}
     for _, col in pairs(st.by) do st.by_name[col.name] = col end
     st.prefetch, st.segments = paging.read_ahead(rel, st.schema.size_bytes, plan.limited or page_limit(plan, direction))
+    st.part = part
     if plan.op == "Scan" then
         local limit = tonumber(rel.table.max_scan_capacity or rel.server.options.max_scan_capacity)
             or tonumber(rel.max_scan_capacity) or 0
@@ -446,6 +451,10 @@ local function begin_task(st, t)
     local p = st.plan
     local schema = p.index or st.schema
     if not p.keys then
+        if st.part then -- one segment of a Scan that parallel workers share
+            return paging.reader(st.client, "Scan",
+                read_request(st, { Segment = st.part.segment, TotalSegments = st.part.segments }), st.prefetch)
+        end
         if st.segments > 1 then return paging.segmented_reader(st.client, read_request(st, {}), st.segments) end
         return paging.reader(st.client, "Scan", read_request(st, {}), st.prefetch)
     end
