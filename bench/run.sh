@@ -2,7 +2,7 @@
 # `make bench`: the FDW side by side with the AWS SDK for JavaScript v3, in one run, on this machine.
 # Starts DynamoDB Local and a throwaway PostgreSQL 15 (as the postgres OS user) with the installed
 # extension, loads two tables, measures (median of BENCH_RUNS runs after a warm-up, wall time):
-#   1. SDK paginated Scan and 8-segment parallel Scan        2. FDW count(*) and sum() scans
+#   1. SDK paginated Scan and 8-segment parallel Scan        2. FDW count and sum() scans, 1 and 8 segments
 #   3. point reads: SDK Query vs FDW partition_key = $1 (warm backend, pgbench) and the first
 #      query in a new backend                                4. 10 000 writes: FDW INSERT vs SDK
 #   5. replay: FDW rows/s from a fake endpoint replaying captured ~1 MB pages vs bare cjson decode
@@ -104,6 +104,11 @@ CREATE FOREIGN TABLE dynamodb (
     oid TEXT, region TEXT, table_name TEXT, partition_key TEXT, sort_key TEXT,
     document JSON NOT NULL
 ) SERVER dynamodb_server;
+-- the same table read in 8 parallel Scan segments (all in flight at once in one backend)
+CREATE FOREIGN TABLE dynamodb_seg8 (
+    oid TEXT, region TEXT, table_name TEXT, partition_key TEXT, sort_key TEXT,
+    document JSON NOT NULL
+) SERVER dynamodb_server OPTIONS (scan_segments '8');
 SQL
 [ "$(psql_q -c "SELECT count(*) FROM pg_proc WHERE probin = '$work/lib/dynamo_lua_fdw.so'")" -gt 0 ] ||
     { echo "bench: could not point the extension at the copied library" >&2; exit 1; }
@@ -201,12 +206,17 @@ for spec in "small $T_SMALL $SMALL"; do
         sdk_timed "sdk_scan_$size" "$n" "$DDB_ENDPOINT" scan "$table" 1
         rec_pages=$(jget "$last_sdk" pages)
         sdk_timed "sdk_pscan_$size" "$n" "$DDB_ENDPOINT" pscan "$table" 8 1
+        # count(partition_key) reads every item as the SDK does; count(*) lets DynamoDB count
         fdw_session "SELECT count(*) FROM dynamodb WHERE $where AND partition_key = 'key1'" \
+            "fdw_scan_$size|$n|SELECT count(partition_key) FROM dynamodb WHERE $where" \
             "fdw_count_$size|$n|SELECT count(*) FROM dynamodb WHERE $where" \
-            "fdw_sum_$size|$((n * (n - 1) / 2))|SELECT sum((document->>'n')::numeric) FROM dynamodb WHERE $where"
+            "fdw_sum_$size|$((n * (n - 1) / 2))|SELECT sum((document->>'n')::numeric) FROM dynamodb WHERE $where" \
+            "fdw_pscan_$size|$n|SELECT count(partition_key) FROM dynamodb_seg8 WHERE $where" \
+            "fdw_psum_$size|$((n * (n - 1) / 2))|SELECT sum((document->>'n')::numeric) FROM dynamodb_seg8 WHERE $where"
     done
     rec "pages_$size" "$rec_pages"
-    finish "sdk_scan_$size" "sdk_pscan_$size" "fdw_count_$size" "fdw_sum_$size"
+    finish "sdk_scan_$size" "sdk_pscan_$size" "fdw_scan_$size" "fdw_count_$size" "fdw_sum_$size" \
+        "fdw_pscan_$size" "fdw_psum_$size"
 done
 
 # ---------- 3: point reads ----------
