@@ -309,9 +309,9 @@ local function send_batches(b)
     local function fail(job, kind, err)
         local alongside = #flight > 0 and { applied = 0, unknown = 0 } or nil
         for _, other in ipairs(flight) do
-            local kind = "error"
-            if other.handle then kind = finish_job(other, false) end
-            if kind then
+            local outcome = "error"
+            if other.handle then outcome = finish_job(other, false) end
+            if outcome then
                 alongside.unknown = alongside.unknown + #other.left
             else
                 alongside.applied = alongside.applied + #other.chunk - #other.left
