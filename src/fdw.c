@@ -345,6 +345,40 @@ append_qual_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, Rel
 }
 
 /*
+ * A qual as JSON (append_qual_json), or an OR/AND of such quals as
+ * {"index":, "op": "OR"|"AND", "args": [...]}; nothing when any part is not
+ * one Lua can use (dropping an arm of an OR would select fewer rows).
+ */
+static void
+append_clause_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, RelOptInfo *baserel,
+				   Relation rel, DlfRelInfo *info)
+{
+	int			start = buf->len;
+	ListCell   *lc;
+
+	if (!is_orclause(clause) && !is_andclause(clause))
+	{
+		append_qual_json(buf, index, clause, root, baserel, rel, info);
+		return;
+	}
+	appendStringInfo(buf, "%s{\"index\":%d,\"op\":\"%s\",\"args\":[",
+					 buf->data[buf->len - 1] == '[' ? "" : ",", index, is_orclause(clause) ? "OR" : "AND");
+	foreach(lc, ((BoolExpr *) clause)->args)
+	{
+		int			before = buf->len;
+
+		append_clause_json(buf, 0, lfirst(lc), root, baserel, rel, info);
+		if (buf->len == before)
+		{
+			buf->len = start;
+			buf->data[start] = '\0';
+			return;
+		}
+	}
+	appendStringInfoString(buf, "]}");
+}
+
+/*
  * "needed": the attribute numbers the query reads (output and quals PostgreSQL
  * checks), or "needed_all" when it needs whole rows (UPDATE, DELETE, row values).
  */
@@ -528,7 +562,7 @@ describe_relation(Oid relid, Oid userid, PlannerInfo *root, RelOptInfo *baserel,
 		{
 			RestrictInfo *ri = lfirst(lc);
 
-			append_qual_json(&buf, ++index, ri->clause, root, baserel, rel, info);
+			append_clause_json(&buf, ++index, ri->clause, root, baserel, rel, info);
 		}
 		appendStringInfo(&buf, "],\"nquals\":%d", index);
 		append_needed_columns(&buf, baserel, info->clauses);

@@ -149,11 +149,28 @@ local FILTER_TAGS = {
 M.MAX_IN = 100            -- DynamoDB's limit of values in one IN
 M.MAX_EXPRESSION = 4000   -- bytes; DynamoDB allows 4 KB per expression
 
--- One filter term for qual q on column col, or nil when DynamoDB cannot answer it exactly.
--- encode(col, text) -> AttributeValue, or nil when the value cannot be stored.
-local function filter_term(q, col, tag, encode, params, null)
-    local term = { index = q.index, column = q.column, tag = tag, op = q.op }
-    if q.op == "IS NULL" or q.op == "IS NOT NULL" then return term end
+-- One filter term for qual q, or nil when DynamoDB cannot check it.  opts as for filter_terms.
+-- An OR/AND of quals is one term of terms, all of them constants; dropping an arm of an OR would
+-- select fewer rows, so one arm DynamoDB cannot check keeps the whole OR in PostgreSQL.
+local function filter_term(q, opts)
+    if q.op == "OR" or q.op == "AND" then
+        local args, exact = {}, true
+        for i, a in ipairs(q.args) do
+            local t = filter_term(a, opts)
+            if not t or (t.src and t.src.p) then return nil end
+            exact = exact and t.exact
+            args[i] = t
+        end
+        return { index = q.index, op = q.op, args = args, exact = exact or nil }
+    end
+    local col, attribute = opts.column(q.column)
+    local tag = col and FILTER_TAGS[col.type]
+    if not tag or opts.skip[attribute] then return nil end
+    local term = { index = q.index, column = q.column, attribute = attribute, tag = tag, op = q.op }
+    if q.op == "IS NULL" or q.op == "IS NOT NULL" then
+        term.exact = true
+        return term
+    end
     local text_ok = tag ~= "S" or q.deterministic ~= false
     if q.op == "~~" then
         if q.func ~= "textlike" or tag ~= "S" or type(q.value) ~= "string" then return nil end
@@ -163,7 +180,7 @@ local function filter_term(q, col, tag, encode, params, null)
     elseif q.op == "= ANY" then
         if not (q.values and comparison(q, tag) and text_ok) then return nil end
         local vs = {}
-        for _, v in ipairs(q.values) do if v ~= null then vs[#vs + 1] = v end end
+        for _, v in ipairs(q.values) do if v ~= opts.null then vs[#vs + 1] = v end end
         if #vs == 0 or #vs > M.MAX_IN then return nil end
         term.op, term.src = "IN", { vs = vs }
     else
@@ -174,88 +191,106 @@ local function filter_term(q, col, tag, encode, params, null)
             return nil
         end
         if q.param then
-            term.src = source(q, params)
+            term.src = source(q, opts.params)
             return term -- its value is known only at run time: PostgreSQL checks it as well
         end
-        if q.value == nil or q.value == null then return nil end
+        if q.value == nil or q.value == opts.null then return nil end
         term.src = { v = q.value }
     end
     -- every constant must be storable (no NaN, no empty string, within DynamoDB's number range)
     for _, v in ipairs(term.src.vs or { term.src.v }) do
-        if not encode(col, v) then return nil end
+        if not opts.encode(col, v) then return nil end
     end
     term.exact = true
     return term
 end
 
--- The placeholder text of one term; n numbers its names and values.
-local function term_expression(t, n)
-    local a = "#f" .. n
+-- The placeholder text of one term; id names its placeholders (#f<id>, :f<id>, :f<id>_<i> in an
+-- IN list, the arms of an OR/AND <id>x<k>).
+local function term_expression(t, id)
+    if t.args then
+        local parts = {}
+        for k, a in ipairs(t.args) do parts[k] = term_expression(a, id .. "x" .. k) end
+        return "(" .. table.concat(parts, " " .. t.op .. " ") .. ")"
+    end
+    local a = "#f" .. id
     if t.op == "IS NULL" then return "(attribute_not_exists(" .. a .. ") OR attribute_type(" .. a .. ", :null))" end
     if t.op == "IS NOT NULL" then return "(attribute_exists(" .. a .. ") AND NOT attribute_type(" .. a .. ", :null))" end
-    if t.op == "begins_with" then return "begins_with(" .. a .. ", :f" .. n .. ")" end
+    if t.op == "begins_with" then return "begins_with(" .. a .. ", :f" .. id .. ")" end
     if t.op == "IN" then
         local vs = {}
-        for i = 1, #t.src.vs do vs[i] = ":f" .. n .. "_" .. i end
+        for i = 1, #t.src.vs do vs[i] = ":f" .. id .. "_" .. i end
         return a .. " IN (" .. table.concat(vs, ", ") .. ")"
     end
     -- DynamoDB's <> is true for a missing or NULL attribute; PostgreSQL's is not
-    if t.op == "<>" then return "(" .. a .. " <> :f" .. n .. " AND attribute_type(" .. a .. ", :t" .. n .. "))" end
-    return a .. " " .. t.op .. " :f" .. n
+    if t.op == "<>" then return "(" .. a .. " <> :f" .. id .. " AND attribute_type(" .. a .. ", :t" .. id .. "))" end
+    return a .. " " .. t.op .. " :f" .. id
+end
+
+local function names_length(t)
+    if not t.args then return #t.attribute end
+    local n = 0
+    for _, a in ipairs(t.args) do n = n + names_length(a) end
+    return n
 end
 
 -- filter_terms(rel, opts) -> list of terms DynamoDB can check, in qual order.
 --   opts.column(name) -> column description, attribute name (nil for columns that cannot be filtered)
 --   opts.skip: qual index -> true (answered by the key condition), attribute -> true (a Query's keys)
---   opts.encode(col, text) -> AttributeValue or nil; opts.params as for key_conditions
--- Each term: {index=, column=, attribute=, tag=, op=, src=, exact=}; exact terms need no local check.
--- Terms stop before the expression would pass M.MAX_EXPRESSION bytes; the rest stay local.
+--   opts.encode(col, text) -> AttributeValue or nil; opts.params as for key_conditions; opts.null
+-- Each term: {index=, column=, attribute=, tag=, op=, src=, exact=} or {index=, op = "OR"|"AND",
+-- args = {terms}, exact=}; exact terms need no local check.  Terms stop before the expression
+-- would pass M.MAX_EXPRESSION bytes; the rest stay local.
 function M.filter_terms(rel, opts)
     local terms, size = {}, 0
     for _, q in ipairs(rel.quals) do
-        local col, attribute = opts.column(q.column)
-        local tag = col and FILTER_TAGS[col.type]
-        if tag and not opts.skip[q.index] and not opts.skip[attribute] then
-            local t = filter_term(q, col, tag, opts.encode, opts.params, opts.null)
-            if t then
-                t.attribute = attribute
-                local add = #term_expression(t, #terms + 1) + 5 + #attribute -- " AND " and the name
-                if size + add > M.MAX_EXPRESSION then break end
-                size = size + add
-                terms[#terms + 1] = t
-            end
+        local t = not opts.skip[q.index] and filter_term(q, opts)
+        if t then
+            local add = #term_expression(t, tostring(#terms + 1)) + 5 + names_length(t) -- " AND " and names
+            if size + add > M.MAX_EXPRESSION then break end
+            size = size + add
+            terms[#terms + 1] = t
         end
     end
     return terms
 end
 
--- filter_expression(terms, value_of) -> expression, names, values; or false when a term can
--- never be true (a NULL parameter), so nothing matches.
---   value_of(term, text) -> AttributeValue or nil (the run-time value cannot be stored: the
---   term is left out, PostgreSQL checks it).  values_of(src) -> list of texts, empty for NULL.
+-- Binds term t's names and values under placeholder id: true; false when a run-time value cannot
+-- be stored (the term is left out: PostgreSQL checks it); "never" when a parameter is NULL.
+local function bind(t, id, names, values, values_of, value_of)
+    if t.args then -- constants only: each arm binds
+        for k, a in ipairs(t.args) do bind(a, id .. "x" .. k, names, values, values_of, value_of) end
+        return true
+    end
+    local texts = t.src and values_of(t.src) or {}
+    if t.src and #texts == 0 then return "never" end
+    local avs = {}
+    for i, text in ipairs(texts) do
+        avs[i] = value_of(t, text)
+        if not avs[i] then return false end
+    end
+    names["#f" .. id] = t.attribute
+    if t.op == "IS NULL" or t.op == "IS NOT NULL" then
+        values[":null"] = { S = "NULL" }
+    elseif t.op == "IN" then
+        for i, av in ipairs(avs) do values[":f" .. id .. "_" .. i] = av end
+    else
+        values[":f" .. id] = avs[1]
+        if t.op == "<>" then values[":t" .. id] = { S = t.tag } end
+    end
+    return true
+end
+
+-- filter_expression(terms, values_of, value_of) -> expression, names, values; nil when no term
+-- is left; false when a term can never be true (a NULL parameter), so nothing matches.
+--   values_of(src) -> list of texts, empty for NULL; value_of(term, text) -> AttributeValue or nil.
 function M.filter_expression(terms, values_of, value_of)
     local parts, names, values = {}, {}, {}
     for _, t in ipairs(terms) do
-        local n = #parts + 1
-        local texts = t.src and values_of(t.src) or {}
-        if t.src and #texts == 0 then return false end
-        local avs, ok = {}, true
-        for i, text in ipairs(texts) do
-            avs[i] = value_of(t, text)
-            if not avs[i] then ok = false end
-        end
-        if ok then
-            parts[n] = term_expression(t, n)
-            names["#f" .. n] = t.attribute
-            if t.op == "IS NULL" or t.op == "IS NOT NULL" then
-                values[":null"] = { S = "NULL" }
-            elseif t.op == "IN" then
-                for i, av in ipairs(avs) do values[":f" .. n .. "_" .. i] = av end
-            else
-                values[":f" .. n] = avs[1]
-                if t.op == "<>" then values[":t" .. n] = { S = t.tag } end
-            end
-        end
+        local id = tostring(#parts + 1)
+        local bound = bind(t, id, names, values, values_of, value_of)
+        if bound == "never" then return false end
+        if bound then parts[#parts + 1] = term_expression(t, id) end
     end
     if #parts == 0 then return nil end
     return table.concat(parts, " AND "), names, values
@@ -264,8 +299,27 @@ end
 -- The filter with placeholders only, for EXPLAIN VERBOSE.
 function M.filter_text(terms)
     local parts = {}
-    for i, t in ipairs(terms) do parts[i] = term_expression(t, i) end
+    for i, t in ipairs(terms) do parts[i] = term_expression(t, tostring(i)) end
     return table.concat(parts, " AND ")
+end
+
+-- The filter in PostgreSQL's words, for EXPLAIN.
+function M.filter_words(terms, joiner)
+    local parts = {}
+    for i, t in ipairs(terms) do
+        if t.args then
+            parts[i] = "(" .. M.filter_words(t.args, " " .. t.op .. " ") .. ")"
+        elseif t.op == "IS NULL" or t.op == "IS NOT NULL" then
+            parts[i] = t.column .. " " .. t.op
+        elseif t.op == "begins_with" then
+            parts[i] = t.column .. " LIKE '" .. t.src.v:gsub("'", "''") .. "%'"
+        elseif t.op == "IN" then
+            parts[i] = t.column .. " " .. M.source_text(t.src, true)
+        else
+            parts[i] = t.column .. " " .. t.op .. " " .. M.source_text(t.src)
+        end
+    end
+    return table.concat(parts, joiner or " AND ")
 end
 
 -- A value source in PostgreSQL's words, for EXPLAIN: 'text', $n, IN ('a', 'b'), NULL.

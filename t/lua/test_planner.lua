@@ -173,3 +173,23 @@ T.test("filters stop before DynamoDB's 4 KB expression limit", function()
     T.ok(#t > 10 and #t < 200, #t .. " terms")
     T.ok(#planner.filter_text(t) <= planner.MAX_EXPRESSION)
 end)
+
+T.test("filters: an OR of conditions is one term, exact when every arm is; one unusable arm keeps it local", function()
+    local a_eq = { column = "a", op = "=", func = "texteq", value = "x", deterministic = true }
+    local n_null = { column = "n", op = "IS NULL" }
+    local t = terms({ { op = "OR", args = { a_eq, { op = "AND", args = { n_null, { column = "ok", op = "=", func = "booleq", value = "true" } } } } } })
+    T.eq(#t, 1)
+    T.eq(t[1].exact, true)
+    T.eq(planner.filter_text(t), "(#f1x1 = :f1x1 OR ((attribute_not_exists(#f1x2x1) OR attribute_type(#f1x2x1, :null)) AND #f1x2x2 = :f1x2x2))")
+    T.eq(planner.filter_words(t), "(a = 'x' OR (n IS NULL AND ok = 'true'))")
+    local expr, names, values = planner.filter_expression(t, function(src) return src.v and { src.v } or {} end,
+        function(_, text) return { S = text } end)
+    T.eq(names, { ["#f1x1"] = "attr_a", ["#f1x2x1"] = "attr_n", ["#f1x2x2"] = "attr_ok" })
+    T.eq(values, { [":f1x1"] = { S = "x" }, [":f1x2x2"] = { S = "true" }, [":null"] = { S = "NULL" } })
+    T.ok(expr:find("OR", 1, true))
+    -- a float arm, or a parameter, keeps the whole OR in PostgreSQL
+    T.eq(#terms({ { op = "OR", args = { a_eq, { column = "f", op = ">", func = "float8gt", value = "1" } } } }), 0)
+    T.eq(#terms({ { op = "OR", args = { a_eq, { column = "n", op = ">", func = "numeric_gt", param = 1 } } } }), 0)
+    -- an arm on a Query's key attribute too
+    T.eq(#terms({ { op = "OR", args = { a_eq, n_null } } }, { attr_n = true }), 0)
+end)

@@ -82,7 +82,9 @@ DECLARE
                              'a = ''v16ü''', 'a IN (''v11ü'', ''v16ü'', ''nope'', NULL)', 'a <> ''v11ü''', 'a > ''v2'' COLLATE "C"',
                              'a > ''v2''', 'a LIKE ''v1%''', 'a LIKE ''v1_ü''', 'a = ''''', 'n <> 15', 'n IS NULL', 'n IS NOT NULL',
                              'n = ''NaN''', 'n < 1E+200', 'ok', 'NOT ok', 'ok IS NULL', 'a = ''v16ü'' AND n > 3',
-                             'a IS NOT NULL AND n >= 15 AND n < 30', 'mixed IS NULL', 'n = 21 OR a IS NULL'];
+                             'a IS NOT NULL AND n >= 15 AND n < 30', 'mixed IS NULL', 'n = 21 OR a IS NULL',
+                             '(a = ''v16ü'' OR n IS NULL) AND ok IS NOT NULL', 'a LIKE ''v2%'' OR NOT ok',
+                             'n > 30 OR n::float8 < 0', 'sk = 2 OR (a <> ''v11ü'' AND n < 20)'];
     -- (pk breaks ties: the rows of an IN list are ordered only by PostgreSQL)
     orders text[] := ARRAY['', ' ORDER BY sk, pk', ' ORDER BY sk DESC, pk', ' ORDER BY sk DESC, pk LIMIT 2'];
     pk_c text; sk_c text; o text; q text; agg text; on_rows text; off_rows text; plan text;
@@ -153,6 +155,9 @@ EXPLAIN (VERBOSE, COSTS OFF) SELECT sk FROM grid WHERE pk = 'p1' AND a IS NULL A
 EXPLAIN (COSTS OFF) SELECT sk FROM grid
   WHERE a > 'v2' AND n::float8 > 1 AND n <> 'NaN' AND a <> '' AND (n = 21 OR a IS NULL);
 EXPLAIN (COSTS OFF) SELECT sk FROM grid WHERE a > 'v2' COLLATE "C";
+-- OR: exact when every arm is; one arm DynamoDB cannot check keeps the whole OR in PostgreSQL
+EXPLAIN (VERBOSE, COSTS OFF) SELECT sk FROM grid WHERE a = 'v16ü' OR (n IS NULL AND ok);
+EXPLAIN (COSTS OFF) SELECT sk FROM grid WHERE a = 'v16ü' OR n::float8 > 1;
 -- a parameter is sent too, and PostgreSQL checks it as well
 PREPARE by_n(numeric) AS SELECT sk FROM grid WHERE pk = 'p2' AND n > $1 ORDER BY sk;
 SET plan_cache_mode = force_generic_plan;

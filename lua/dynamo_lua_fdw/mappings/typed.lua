@@ -249,23 +249,6 @@ local function condition_text(keys)
     return out .. " AND " .. c .. " " .. sk.hi_op .. " " .. source_text(sk.hi)
 end
 
--- The filter in PostgreSQL's words, for EXPLAIN.
-local function filter_text(terms)
-    local parts = {}
-    for i, t in ipairs(terms) do
-        if t.op == "IS NULL" or t.op == "IS NOT NULL" then
-            parts[i] = t.column .. " " .. t.op
-        elseif t.op == "begins_with" then
-            parts[i] = t.column .. " LIKE '" .. t.src.v:gsub("'", "''") .. "%'"
-        elseif t.op == "IN" then
-            parts[i] = t.column .. " " .. source_text(t.src, true)
-        else
-            parts[i] = t.column .. " " .. t.op .. " " .. source_text(t.src)
-        end
-    end
-    return table.concat(parts, " AND ")
-end
-
 -- The Limit a scan sends: LIMIT (+ OFFSET) when PostgreSQL takes the rows as they come.
 local function page_limit(plan, direction)
     if plan.limit and (not plan.limit_if_ordered or direction) then return plan.limit end
@@ -279,7 +262,7 @@ function M.explain(plan, verbose, st, direction)
         add((plan.op == "GetItem" or plan.op == "BatchGetItem") and "DynamoDB Key" or "DynamoDB Key Condition",
             condition_text(plan.keys))
     end
-    if plan.filter then add("DynamoDB Filter", filter_text(plan.filter)) end
+    if plan.filter then add("DynamoDB Filter", planner.filter_words(plan.filter)) end
     if direction == "desc" then
         add("DynamoDB Order", "descending (ScanIndexForward false)")
     elseif direction == "asc" then
