@@ -15,6 +15,7 @@
 #include <lauxlib.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "lua_crypto.h"
 
@@ -182,7 +183,23 @@ l_crc32(lua_State *L)
 	return 1;
 }
 
+/* random_bytes(n) -> n bytes from OpenSSL's CSPRNG (request tokens must differ between backends) */
+static int
+l_random_bytes(lua_State *L)
+{
+	int			n = (int) luaL_checkinteger(L, 1);
+	unsigned char buf[256];
+
+	if (n < 1 || n > (int) sizeof(buf))
+		return luaL_error(L, "random_bytes: between 1 and %d bytes", (int) sizeof(buf));
+	if (RAND_bytes(buf, n) != 1)
+		return luaL_error(L, "random_bytes: OpenSSL has no randomness");
+	lua_pushlstring(L, (const char *) buf, n);
+	return 1;
+}
+
 static const luaL_Reg crypto_funcs[] = {
+	{"random_bytes", l_random_bytes},
 	{"sha256", l_sha256},
 	{"hmac_sha256", l_hmac_sha256},
 	{"hex", l_hex},

@@ -24,6 +24,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 char	   *dlf_script_path = NULL;
 int			dlf_lua_memory_limit_kb = 256 * 1024;
@@ -518,6 +519,18 @@ init_state(lua_State *L)
 	{
 		lua_pushnil(L);
 		lua_setglobal(L, unsafe_globals[i]);
+	}
+	/* math.random differs per backend, so retry jitter does not march in step across backends */
+	{
+		uint32		seed;
+
+		if (!pg_strong_random(&seed, sizeof(seed)))
+			seed = (uint32) MyProcPid ^ (uint32) GetCurrentTimestamp();
+		lua_getglobal(L, "math");
+		lua_getfield(L, -1, "randomseed");
+		lua_pushnumber(L, (lua_Number) seed);
+		lua_call(L, 1, 0);
+		lua_pop(L, 1);
 	}
 	lua_getglobal(L, "os");
 	for (size_t i = 0; i < lengthof(unsafe_os); i++)

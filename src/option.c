@@ -22,7 +22,8 @@ typedef enum OptionKind
 	OPT_INT,
 	OPT_URL,
 	OPT_NAME,					/* a Lua module name under mappings/ or routers/ */
-	OPT_WRITE_MODE				/* batch, transaction or immediate */
+	OPT_WRITE_MODE,				/* batch, transaction or immediate */
+	OPT_IN_FLIGHT				/* requests in flight at once: 1 to 32 */
 } OptionKind;
 
 typedef struct DlfOption
@@ -42,9 +43,9 @@ static const DlfOption valid_options[] = {
 	{"ca_file", ForeignServerRelationId, OPT_TEXT, true},
 	{"request_timeout_ms", ForeignServerRelationId, OPT_INT, false},
 	{"write_mode", ForeignServerRelationId, OPT_WRITE_MODE, false},
-	{"write_concurrency", ForeignServerRelationId, OPT_INT, false},
+	{"write_concurrency", ForeignServerRelationId, OPT_IN_FLIGHT, false},
 	{"max_scan_capacity", ForeignServerRelationId, OPT_INT, false},
-	{"scan_segments", ForeignServerRelationId, OPT_INT, false},
+	{"scan_segments", ForeignServerRelationId, OPT_IN_FLIGHT, false},
 	{"regions", ForeignServerRelationId, OPT_TEXT, false},
 	{"region_endpoints", ForeignServerRelationId, OPT_TEXT, false},
 	{"router", ForeignServerRelationId, OPT_NAME, true},
@@ -58,9 +59,9 @@ static const DlfOption valid_options[] = {
 	{"readonly", ForeignTableRelationId, OPT_BOOL, false},
 	{"truncatable", ForeignTableRelationId, OPT_BOOL, false},
 	{"write_mode", ForeignTableRelationId, OPT_WRITE_MODE, false},
-	{"write_concurrency", ForeignTableRelationId, OPT_INT, false},
+	{"write_concurrency", ForeignTableRelationId, OPT_IN_FLIGHT, false},
 	{"max_scan_capacity", ForeignTableRelationId, OPT_INT, false},
-	{"scan_segments", ForeignTableRelationId, OPT_INT, false},
+	{"scan_segments", ForeignTableRelationId, OPT_IN_FLIGHT, false},
 	{"stream", ForeignTableRelationId, OPT_TEXT, false},
 	{"ordering", ForeignTableRelationId, OPT_TEXT, false},
 	{"attribute", AttributeRelationId, OPT_TEXT, false},
@@ -106,6 +107,18 @@ check_value(const DlfOption *opt, DefElem *def)
 							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 							 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
 							 errhint("The value must be a non-negative integer.")));
+				break;
+			}
+		case OPT_IN_FLIGHT:
+			{
+				char	   *end;
+				long		v = strtol(value, &end, 10);
+
+				if (*value == '\0' || *end != '\0' || v < 1 || v > 32)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+							 errhint("The value must be an integer from 1 to 32 (requests in flight at once).")));
 				break;
 			}
 		case OPT_URL:

@@ -113,6 +113,7 @@ function M.begin_modify(rel, on_conflict)
     st.mapping = m
     -- table option, else server option: batch (default), transaction or immediate
     st.write_mode = rel.table.write_mode or rel.server.options.write_mode or "batch"
+    st.write_concurrency = rel.table.write_concurrency -- else writes.lua reads the server option
     return new_handle(st)
 end
 
@@ -120,7 +121,7 @@ end
 local function write(st, fn, ...)
     local before = writes.pending()
     local result = fn(st, ...)
-    writes.set_mode(before, st.write_mode)
+    writes.set_mode(before, st.write_mode, st.write_concurrency)
     writes.bound()
     return result
 end

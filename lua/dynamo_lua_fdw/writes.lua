@@ -371,16 +371,10 @@ M.TRANSACTION_LIMIT = 100
 -- Attempts of a transaction with ON CONFLICT DO NOTHING puts whose items keep appearing and vanishing.
 M.TRANSACTION_ROUNDS = 10
 
--- A ClientRequestToken: DynamoDB treats requests with one token within 10 minutes as one.
--- math.random is the same sequence in every backend (never seeded), so two backends would send
--- the same tokens; the time, this backend's CPU time and a counter are hashed instead.
+-- A ClientRequestToken: DynamoDB treats requests with one token within 10 minutes as one, so
+-- tokens come from OpenSSL's CSPRNG -- never from a sequence two backends could share.
 function M.new_token()
-    local P = capi.persistent()
-    P.token_seq = (P.token_seq or 0) + 1
-    local seed = string.format("%.6f|%.6f|%d|%s|%s", capi.now(), os.clock(), P.token_seq,
-        tostring(P), P.last_token or "")
-    P.last_token = capi.hex(capi.sha256(seed)):sub(1, 32)
-    return P.last_token
+    return capi.hex(capi.random_bytes(16))
 end
 
 -- How a request entry becomes a TransactWriteItems action: its kind and the fields it may carry.

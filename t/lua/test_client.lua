@@ -368,14 +368,14 @@ T.test("other codes map to their SQLSTATEs; Message key and x-amzn-errortype acc
     T.eq(err.message, "DynamoDB returned HTTP 413 for Query")
 end)
 
-T.test("TransactionCanceledException gives 40001 with the cancellation reasons", function()
+T.test("TransactionCanceledException: the decisive reason's SQLSTATE, and the reasons", function()
     reset()
     local reqs = serve{ aws_error(400, "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
         "Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]",
         { CancellationReasons = { { Code = "ConditionalCheckFailed", Message = "The conditional request failed" },
             { Code = "None" } } }) }
     local err = call_err(new_client(), "TransactWriteItems")
-    T.eq(err.sqlstate, "40001")
+    T.eq(err.sqlstate, "23505", "a false condition")
     T.eq(err.detail, "Cancellation reasons, one per action: ConditionalCheckFailed, None.")
     T.eq(err.cancellation_reasons, { "ConditionalCheckFailed", "None" })
     T.eq(#reqs, 1, "not retried")

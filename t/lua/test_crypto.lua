@@ -33,3 +33,11 @@ T.test("crc32 vectors from testdata/dynamodb/crc32-vectors.tsv", function()
     end
     T.ok(n >= 4, "read the vectors")
 end)
+
+T.test("random_bytes: the length asked for, a new value each time, bounds checked", function()
+    local a, b = capi.random_bytes(16), capi.random_bytes(16)
+    T.eq(#a, 16)
+    T.ok(a ~= b)
+    T.eq(pcall(capi.random_bytes, 0), false)
+    T.eq(pcall(capi.random_bytes, 257), false)
+end)

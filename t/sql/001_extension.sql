@@ -17,6 +17,9 @@ CREATE SERVER bad FOREIGN DATA WRAPPER dynamo_lua_fdw OPTIONS (max_retries 'ten'
 CREATE SERVER bad FOREIGN DATA WRAPPER dynamo_lua_fdw OPTIONS (endpoint 'localhost:8000');
 CREATE SERVER bad FOREIGN DATA WRAPPER dynamo_lua_fdw OPTIONS (consistent_read 'maybe');
 CREATE FOREIGN TABLE bad (a text) SERVER dynamodb_server OPTIONS (mapping '../../etc/passwd');
+CREATE SERVER bad FOREIGN DATA WRAPPER dynamo_lua_fdw OPTIONS (write_concurrency '0');
+CREATE FOREIGN TABLE bad (a text) SERVER dynamodb_server OPTIONS (scan_segments '64');
+CREATE SERVER bad FOREIGN DATA WRAPPER dynamo_lua_fdw OPTIONS (router 'x/y');
 -- good ones
 CREATE SERVER good FOREIGN DATA WRAPPER dynamo_lua_fdw
   OPTIONS (region 'eu-west-1', endpoint 'http://localhost:8000', max_retries '3', consistent_read 'true');

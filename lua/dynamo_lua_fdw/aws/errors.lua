@@ -265,6 +265,9 @@ function M.build(ctx)
     e.http_status = ctx.status
     e.attempts = ctx.attempts
     e.cancellation_reasons = ctx.reasons
+    -- a cancelled transaction: the decisive reason's SQLSTATE (23505 for a false condition)
+    local _, _, sqlstate = M.cancellation(ctx.reasons)
+    if ctx.code == "TransactionCanceledException" and sqlstate then e.sqlstate = sqlstate end
     return e
 end
 
