@@ -220,3 +220,9 @@ T.test("a bytea record: the bytes themselves, their size", function()
     T.eq(kinesis.record_of(bst, { "k", "\\x" }).size, 1)
     T.eq(kinesis.record_of(bst, { "k", "\\x0001" }).size, 3)
 end)
+
+T.test("EXPLAIN of an INSERT names the stream and how records are sent", function()
+    local out = kinesis.explain_modify({ relname = "events", table = { stream = "s1" } })
+    T.eq(out, { "Kinesis Stream", "s1", "Kinesis Records",
+        "buffered, sent with PutRecords at commit (at most 500 records and 5 MiB a request)" })
+end)

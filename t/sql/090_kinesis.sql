@@ -166,6 +166,7 @@ INSERT INTO events (partition_key, data) VALUES (NULL, 'x');
 INSERT INTO events (partition_key, data) VALUES ('k', NULL);
 INSERT INTO events (partition_key, data) VALUES (repeat('k', 257), 'x');
 INSERT INTO events (partition_key, data) VALUES ('k', repeat('x', 1048576));
+INSERT INTO events (partition_key, data) VALUES ('k', 'x') ON CONFLICT DO NOTHING;
 CREATE FOREIGN TABLE nostream (data text) SERVER dynamodb_server OPTIONS (mapping 'kinesis');
 SELECT * FROM nostream;
 CREATE FOREIGN TABLE badcol (data text, color text) SERVER dynamodb_server OPTIONS (mapping 'kinesis', stream 'dlf_events');

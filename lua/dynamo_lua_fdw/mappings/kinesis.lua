@@ -260,6 +260,10 @@ function M.begin_modify(rel)
         errors.raise{ sqlstate = "0A000", message = format("cannot %s Kinesis records", rel.operation),
             detail = "A Kinesis stream is append-only.", hint = "INSERT new records instead." }
     end
+    if rel.on_conflict then
+        errors.raise{ sqlstate = "0A000", message = "INSERT ... ON CONFLICT is not supported for Kinesis tables",
+            detail = "Every INSERT adds a record: a stream has no keys to conflict on." }
+    end
     if rel.table.write_mode and rel.table.write_mode ~= "batch" then
         errors.raise{ sqlstate = "0A000",
             message = format('write_mode %s is not supported for Kinesis table "%s"', rel.table.write_mode, rel.relname),
@@ -320,6 +324,13 @@ function M.insert(st, level, new)
     buffer.add(r)
     buffer.bound()
     return new
+end
+
+-- What EXPLAIN of an INSERT shows (for an ExplainForeignModify that asks the mapping).
+function M.explain_modify(rel)
+    return { "Kinesis Stream", stream_name(rel), "Kinesis Records",
+        format("buffered, sent with PutRecords at commit (at most %d records and %d MiB a request)",
+            buffer.MAX_RECORDS, math.floor(buffer.MAX_BYTES / (1024 * 1024))) }
 end
 
 function M.update() errors.raise{ sqlstate = "0A000", message = "cannot update Kinesis records" } end
