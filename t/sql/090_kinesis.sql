@@ -79,12 +79,12 @@ SELECT data::text ~ '"v":"it''s \\u003cb\\u003e \\u0026 \\"q\\""' AS go_escaping
   FROM customers_stream WHERE data->>'table' = 'public.kinds' ORDER BY (data->>'lsn')::pg_lsn LIMIT 1;
 
 -- A 1 000-row INSERT on a captured table: 1 000 records, two PutRecords requests at commit
-CREATE TABLE bulk (id int PRIMARY KEY, payload text);
+CREATE TABLE bulk_rows (id int PRIMARY KEY, payload text);
 CREATE FOREIGN TABLE bulk_stream (partition_key text, data text, shard_id text, sequence_number numeric)
     SERVER dynamodb_server OPTIONS (mapping 'kinesis', stream 'dlf_bulk');
-CREATE TRIGGER bulk_to_kinesis AFTER INSERT ON bulk FOR EACH ROW EXECUTE FUNCTION dynamo_lua_fdw.kinesis_capture('bulk_stream');
+CREATE TRIGGER bulk_to_kinesis AFTER INSERT ON bulk_rows FOR EACH ROW EXECUTE FUNCTION dynamo_lua_fdw.kinesis_capture('bulk_stream');
 SELECT (dynamo_lua_fdw.stats()->>'requests')::int AS before \gset
-INSERT INTO bulk SELECT i, 'row ' || i FROM generate_series(1, 1000) i;
+INSERT INTO bulk_rows SELECT i, 'row ' || i FROM generate_series(1, 1000) i;
 SELECT (dynamo_lua_fdw.stats()->>'requests')::int - :before AS put_records_requests;
 SELECT count(*), count(DISTINCT partition_key), count(DISTINCT shard_id) AS shards FROM bulk_stream;
 
@@ -151,8 +151,8 @@ EXPLAIN (COSTS OFF) SELECT data FROM events WHERE arrival_time >= '2024-01-15 10
 EXPLAIN (COSTS OFF) SELECT * FROM events;
 EXPLAIN (COSTS OFF) SELECT * FROM events WHERE shard_id = 'shardId-000000000000' AND sequence_number > 42;
 EXPLAIN (COSTS OFF) SELECT * FROM bulk_stream WHERE shard_id IN ('shardId-000000000001', 'shardId-000000000002');
-SELECT count(*) FROM bulk_stream WHERE shard_id IN ('shardId-000000000001', 'shardId-000000000002')
-   AND partition_key NOT IN (SELECT partition_key FROM bulk_stream WHERE shard_id IN ('shardId-000000000001', 'shardId-000000000002'));
+SELECT explain_analyze($$SELECT count(*) FROM bulk_stream WHERE shard_id IN ('shardId-000000000001', 'shardId-000000000002')$$);
+SELECT shard_id, count(*) FROM bulk_stream GROUP BY 1 ORDER BY 1;
 -- only a numeric sequence_number compares as Kinesis does ('9' > '10' as text)
 CREATE FOREIGN TABLE events_text_seq (sequence_number text, data text) SERVER dynamodb_server
     OPTIONS (mapping 'kinesis', stream 'dlf_events');
@@ -173,9 +173,9 @@ CREATE FOREIGN TABLE badcol (data text, color text) SERVER dynamodb_server OPTIO
 SELECT * FROM badcol;
 CREATE FOREIGN TABLE missing (partition_key text, data text) SERVER dynamodb_server OPTIONS (mapping 'kinesis', stream 'dlf_no_such_stream');
 SELECT * FROM missing;
-CREATE TRIGGER bad BEFORE INSERT ON bulk FOR EACH ROW EXECUTE FUNCTION dynamo_lua_fdw.kinesis_capture('bulk_stream');
-INSERT INTO bulk VALUES (5000, 'x');
-DROP TRIGGER bad ON bulk;
+CREATE TRIGGER bad BEFORE INSERT ON bulk_rows FOR EACH ROW EXECUTE FUNCTION dynamo_lua_fdw.kinesis_capture('bulk_stream');
+INSERT INTO bulk_rows VALUES (5000, 'x');
+DROP TRIGGER bad ON bulk_rows;
 -- a failing commit sends nothing of the transaction (the stream does not exist)
 CREATE TABLE lost (id int PRIMARY KEY);
 CREATE TRIGGER lost_to_kinesis AFTER INSERT ON lost FOR EACH ROW EXECUTE FUNCTION dynamo_lua_fdw.kinesis_capture('missing');
