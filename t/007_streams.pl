@@ -5,6 +5,7 @@
 #   throttled requests a whole PutRecords refused is sent again, once
 #   giving up          after max_retries the COMMIT fails, saying how many records went out
 #   concurrency        two sessions: records go out at each one's COMMIT, never a rolled-back one's
+#   privileges         the trigger inserts as the user who changed the row: no INSERT on the stream table, no record
 #   DynamoDB first     a commit whose DynamoDB writes fail sends no Kinesis records
 use strict;
 use warnings;
@@ -272,6 +273,37 @@ EOS
         "sessions: the rolled-back session's record never goes out; its next transaction's does");
     $s1->quit;
     $s2->quit;
+}
+
+# ---------- privileges: the trigger runs as the user who changes the row ----------
+{
+    new_stream('tap_users', 1);
+    $node->safe_psql('postgres', <<'EOS');
+CREATE FOREIGN TABLE users_stream (partition_key text, data json) SERVER kin OPTIONS (mapping 'kinesis', stream 'tap_users');
+CREATE ROLE alice LOGIN;
+CREATE ROLE mallory LOGIN;
+GRANT USAGE ON SCHEMA dynamo_lua_fdw TO alice, mallory;
+GRANT USAGE ON FOREIGN SERVER kin TO alice, mallory;
+GRANT CREATE ON SCHEMA public TO alice, mallory;
+GRANT INSERT ON users_stream TO alice;
+EOS
+    plan_faults();
+    my ($out, $err) = psql(<<'EOS');
+SET ROLE alice;
+CREATE TABLE alice_t (id int PRIMARY KEY);
+CREATE TRIGGER t AFTER INSERT ON alice_t FOR EACH ROW EXECUTE FUNCTION dynamo_lua_fdw.kinesis_capture('public.users_stream');
+INSERT INTO alice_t VALUES (1);
+EOS
+    is($err, '', 'privileges: a user with INSERT on the stream table captures her table');
+    ($out, $err) = psql(<<'EOS');
+SET ROLE mallory;
+CREATE TABLE mallory_t (id int PRIMARY KEY);
+CREATE TRIGGER t AFTER INSERT ON mallory_t FOR EACH ROW EXECUTE FUNCTION dynamo_lua_fdw.kinesis_capture('public.users_stream');
+INSERT INTO mallory_t VALUES (1);
+EOS
+    like($err, qr/permission denied for foreign table users_stream/, 'privileges: without INSERT on the stream table, no record');
+    is(join(',', map { decode_json($_->{data})->{table} } @{ stream_records('tap_users') }), 'public.alice_t',
+        "privileges: only alice's record is in the stream");
 }
 
 # ---------- DynamoDB writes fail at COMMIT: no Kinesis records ----------
