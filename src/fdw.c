@@ -1140,12 +1140,13 @@ operation_name(CmdType op)
 
 /* The Lua modify state of a result relation, for INSERT/UPDATE/DELETE and for COPY FROM. */
 static DlfModifyState *
-begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op, Plan *subplan, bool do_nothing)
+begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op, Plan *subplan, bool do_nothing,
+			 const char *increments)
 {
 	Relation	rel = rinfo->ri_RelationDesc;
 	Oid			userid = GetUserId();
 	DlfModifyState *st = palloc0(sizeof(DlfModifyState));
-	DlfArg		args[2] = {{DLF_ARG_JSON}, {DLF_ARG_STRING}};
+	DlfArg		args[3] = {{DLF_ARG_JSON}, {DLF_ARG_STRING}, {DLF_ARG_JSON}};
 	lua_State  *L;
 
 	/* a partition routed to by INSERT or COPY has no range table entry of its own */
@@ -1168,18 +1169,80 @@ begin_modify(EState *estate, ResultRelInfo *rinfo, CmdType op, Plan *subplan, bo
 	args[0].str = describe_relation(RelationGetRelid(rel), userid, NULL, NULL, NULL, operation_name(op));
 	args[1].str = do_nothing ? "nothing" : "";
 	args[1].len = strlen(args[1].str);
-	/* begin_modify(rel, on_conflict) -> handle */
-	L = dlf_lua_call("begin_modify", 2, args, 1);
+	args[2].str = increments;
+	/* begin_modify(rel, on_conflict, increments) -> handle */
+	L = dlf_lua_call("begin_modify", 3, args, 1);
 	st->handle = dlf_result_int(L, 1, "modify handle");
 	dlf_lua_done(L);
 	return st;
 }
 
 /* fdw_private of a modify: the ON CONFLICT action (INSERT ... ON CONFLICT DO NOTHING). */
+/*
+ * The columns an UPDATE sets to themselves plus or minus a constant
+ * ("n = n + 1"), as {"attnum": "delta", ...}: Lua sends those as
+ * SET #n = #n + :delta, so concurrent increments are not lost.
+ */
+static char *
+update_increments(PlannerInfo *root, Index resultRelation)
+{
+	static const char *const plus[] = {"numeric_add", "int2pl", "int4pl", "int8pl", "int24pl", "int42pl",
+	"int28pl", "int82pl", "int48pl", "int84pl"};
+	static const char *const minus[] = {"numeric_sub", "int2mi", "int4mi", "int8mi", "int24mi", "int42mi",
+	"int28mi", "int82mi", "int48mi", "int84mi"};
+	List	   *tlist,
+			   *colnos;
+	ListCell   *lc,
+			   *lc2;
+	StringInfoData buf;
+
+	get_translated_update_targetlist(root, resultRelation, &tlist, &colnos);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	forboth(lc, tlist, lc2, colnos)
+	{
+		Expr	   *expr = ((TargetEntry *) lfirst(lc))->expr;
+		AttrNumber	attno = (AttrNumber) lfirst_int(lc2);
+		OpExpr	   *op = IsA(expr, OpExpr) ? (OpExpr *) expr : NULL;
+		Var		   *var;
+		Const	   *c;
+		const char *func;
+		bool		add = false,
+					sub = false;
+		Oid			out;
+		bool		varlena;
+		char	   *delta;
+
+		if (op == NULL || list_length(op->args) != 2 || !IsA(lsecond(op->args), Const))
+			continue;
+		var = qual_var(linitial(op->args), resultRelation);
+		c = lsecond(op->args);
+		if (var == NULL || var->varattno != attno || c->constisnull)
+			continue;
+		func = get_func_name(op->opfuncid);
+		for (int i = 0; func && i < lengthof(plus); i++)
+		{
+			add |= strcmp(func, plus[i]) == 0;
+			sub |= strcmp(func, minus[i]) == 0;
+		}
+		if (!add && !sub)
+			continue;
+		getTypeOutputInfo(c->consttype, &out, &varlena);
+		delta = OidOutputFunctionCall(out, c->constvalue);
+		if (sub)
+			delta = delta[0] == '-' ? delta + 1 : psprintf("-%s", delta);
+		appendStringInfo(&buf, "%s\"%d\":", buf.len > 1 ? "," : "", attno);
+		escape_json(&buf, delta);
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
 static List *
 dlfPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation, int subplan_index)
 {
-	return list_make1(makeInteger(plan->onConflictAction));
+	return list_make2(makeInteger(plan->onConflictAction),
+					  makeString(plan->operation == CMD_UPDATE ? update_increments(root, resultRelation) : "{}"));
 }
 
 static void
@@ -1190,14 +1253,15 @@ dlfBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw
 		return;
 	rinfo->ri_FdwState = begin_modify(mtstate->ps.state, rinfo, mtstate->operation,
 									  outerPlanState(mtstate)->plan,
-									  fdw_private && intVal(linitial(fdw_private)) == ONCONFLICT_NOTHING);
+									  fdw_private && intVal(linitial(fdw_private)) == ONCONFLICT_NOTHING,
+									  fdw_private ? strVal(lsecond(fdw_private)) : "{}");
 }
 
 /* COPY FROM, and INSERT routed to a foreign partition. */
 static void
 dlfBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 {
-	rinfo->ri_FdwState = begin_modify(mtstate->ps.state, rinfo, CMD_INSERT, NULL, false);
+	rinfo->ri_FdwState = begin_modify(mtstate->ps.state, rinfo, CMD_INSERT, NULL, false, "{}");
 }
 
 /* A row as text for Lua. */
@@ -1378,6 +1442,8 @@ dlfExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *f
 						mode && strcmp(mode, "immediate") == 0 ? "sent when the statement ends" :
 						do_nothing ? "buffered, sent at commit as PutItem only where the key is new" :
 						"buffered, sent with BatchWriteItem at commit", es);
+	if (fdw_private && strcmp(strVal(lsecond(fdw_private)), "{}") != 0)
+		ExplainPropertyText("DynamoDB Atomic Increments", strVal(lsecond(fdw_private)), es);
 }
 
 /* ---------- TRUNCATE ---------- */

@@ -105,9 +105,12 @@ function M.explain(plan_json, verbose, handle, direction)
         direction ~= "" and direction or nil)
 end
 
--- begin_modify(rel, on_conflict) -> handle; on_conflict is "nothing" for INSERT ... ON CONFLICT DO NOTHING.
-function M.begin_modify(rel, on_conflict)
+-- begin_modify(rel, on_conflict, increments) -> handle; on_conflict is "nothing" for INSERT ... ON
+-- CONFLICT DO NOTHING; increments {["attnum"] = "delta"} the columns an UPDATE sets to themselves
+-- plus a constant (n = n + 1).
+function M.begin_modify(rel, on_conflict, increments)
     rel.on_conflict = on_conflict ~= "" and on_conflict or nil
+    rel.increments = increments
     local m = mapping(mapping_of(rel))
     local st = m.begin_modify(rel)
     st.mapping = m

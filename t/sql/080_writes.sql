@@ -84,3 +84,17 @@ SELECT payload FROM bulk_now WHERE id = 7;
 ROLLBACK;
 SELECT payload FROM bulk_now WHERE id = 7;
 CREATE FOREIGN TABLE bad_mode (id integer) SERVER dynamodb_server OPTIONS (table 'dlf_bulk', write_mode 'async');
+
+-- UPDATE n = n + 1 is sent as an atomic increment: a change made by someone else before COMMIT is kept
+CREATE FOREIGN TABLE counters (id text, n numeric, i integer) SERVER dynamodb_server OPTIONS (table 'dlf_typed');
+INSERT INTO counters VALUES ('ctr', 10, 5);
+EXPLAIN (VERBOSE, COSTS OFF) UPDATE counters SET n = n + 1, i = i - 2 WHERE id = 'ctr';
+BEGIN;
+UPDATE counters SET n = n + 1, i = i - 2 WHERE id = 'ctr';
+\! node "$DLF_ROOT/t/bin/ddb.js" "$DDB_ENDPOINT" call UpdateItem '{"TableName":"dlf_typed","Key":{"id":{"S":"ctr"}},"UpdateExpression":"SET #n = :v","ExpressionAttributeNames":{"#n":"n"},"ExpressionAttributeValues":{":v":{"N":"100"}}}' > /dev/null
+COMMIT;
+SELECT n, i FROM counters WHERE id = 'ctr';
+-- anything else sets the value PostgreSQL computed
+UPDATE counters SET n = n * 2, i = 1 + i WHERE id = 'ctr';
+SELECT n, i FROM counters WHERE id = 'ctr';
+DELETE FROM counters WHERE id = 'ctr';

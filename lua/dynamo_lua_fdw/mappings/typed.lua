@@ -169,10 +169,8 @@ function M.plan_scan(rel)
         local single = keys.pk.v or keys.pk.p
         if index then
             op = "Query"
-        elseif keys.sk and keys.sk.eq then
+        elseif (keys.sk and keys.sk.eq) or not schema.sort_key then -- the whole key
             op = single and "GetItem" or "BatchGetItem"
-        elseif not schema.sort_key and keys.pk.vs then
-            op = "BatchGetItem"
         else
             op = "Query"
         end
@@ -470,9 +468,11 @@ local function begin_task(st, t)
     end
     if t.prefix then v.prefix = { S = t.prefix } end
     if v.lo and v.hi and planner.compare(v.lo, v.hi) > 0 then return nil end -- an empty range
-    if v.eq and not p.index then
-        return paging.reader(st.client, "GetItem", project({ TableName = p.table, ConsistentRead = st.consistent or nil,
-            Key = { [schema.partition_key.name] = v.pk, [schema.sort_key.name] = v.eq } }, p.projection))
+    if p.op == "GetItem" then
+        local key = { [schema.partition_key.name] = v.pk }
+        if v.eq then key[schema.sort_key.name] = v.eq end
+        return paging.reader(st.client, "GetItem",
+            project({ TableName = p.table, ConsistentRead = st.consistent or nil, Key = key }, p.projection))
     end
     local expr, names, values = planner.key_expression(schema, sk, v)
     local request = { KeyConditionExpression = expr, ExpressionAttributeNames = names, ExpressionAttributeValues = values }
@@ -588,7 +588,7 @@ function M.update(st, level, old, new)
         buffer(st, level, { key = new_text, describe = new_text, put = item })
         return new
     end
-    local request = M.update_request(st.table, old_key, st.cols, old, new, item)
+    local request = M.update_request(st.table, old_key, st.cols, old, new, item, st.rel.increments)
     if request then
         buffer(st, level, { key = old_text, describe = old_text, request = request })
     end
@@ -596,16 +596,22 @@ function M.update(st, level, old, new)
 end
 
 -- The UpdateItem of an UPDATE that changed some columns: SET for new values, REMOVE for
--- NULLs, nothing for unchanged columns (so attributes no column maps are kept).
+-- NULLs, nothing for unchanged columns (so attributes no column maps are kept).  A column the
+-- UPDATE set to itself plus a constant (increments[attnum] = delta, "n = n + 1") is sent as
+-- SET #n = #n + :delta, so an increment by another session in between is not lost.
 -- cols: {attnum=, attribute=, raw=} per column; item: the new row's attributes.
 -- Returns the request, or nil when no mapped column changed.
-function M.update_request(table_name, key, cols, old, new, item)
+function M.update_request(table_name, key, cols, old, new, item, increments)
     local sets, removes, names, values = {}, {}, {}, {}
     for i, c in ipairs(cols) do
         if not c.raw and new[c.attnum] ~= old[c.attnum] then
             names["#a" .. i] = c.attribute
             local av = item[c.attribute]
-            if av then
+            local delta = increments and increments[tostring(c.attnum)]
+            if av and av.N and delta and old[c.attnum] ~= nil then
+                values[":v" .. i] = { N = delta }
+                sets[#sets + 1] = "#a" .. i .. " = #a" .. i .. " + :v" .. i
+            elseif av then
                 values[":v" .. i] = av
                 sets[#sets + 1] = "#a" .. i .. " = :v" .. i
             else
