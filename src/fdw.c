@@ -17,6 +17,7 @@
 #include "commands/defrem.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
@@ -174,6 +175,61 @@ qual_var(Node *node, Index relid)
 }
 
 /*
+ * A column, or a text path into a json/jsonb column (col->'a'->>'b',
+ * col #>> '{a,b}'), as a qual side: the Var, with *path the keys (NIL for
+ * the column itself).  NULL when the side is anything else.
+ */
+static Var *
+qual_side(Node *node, Index relid, List **path)
+{
+	static const char *const one_key[] = {"json_object_field", "json_object_field_text",
+	"jsonb_object_field", "jsonb_object_field_text"};
+	static const char *const keys[] = {"json_extract_path", "json_extract_path_text",
+	"jsonb_extract_path", "jsonb_extract_path_text"};
+	OpExpr	   *op;
+	Const	   *c;
+	char	   *func;
+	Var		   *var;
+
+	*path = NIL;
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node == NULL || !IsA(node, OpExpr))
+		return qual_var(node, relid);
+	op = (OpExpr *) node;
+	if (list_length(op->args) != 2 || !IsA(lsecond(op->args), Const) || ((Const *) lsecond(op->args))->constisnull)
+		return NULL;
+	c = lsecond(op->args);
+	func = get_func_name(op->opfuncid);
+	if (func == NULL || (var = qual_side(linitial(op->args), relid, path)) == NULL)
+		return NULL;
+	for (int i = 0; i < lengthof(one_key); i++)
+		if (strcmp(func, one_key[i]) == 0 && c->consttype == TEXTOID)
+		{
+			*path = lappend(*path, TextDatumGetCString(c->constvalue));
+			return var;
+		}
+	for (int i = 0; i < lengthof(keys); i++)
+		if (strcmp(func, keys[i]) == 0 && c->consttype == TEXTARRAYOID)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+
+			deconstruct_array(DatumGetArrayTypeP(c->constvalue), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &nulls, &n);
+			for (int k = 0; k < n; k++)
+			{
+				if (nulls[k])
+					return NULL;
+				*path = lappend(*path, TextDatumGetCString(elems[k]));
+			}
+			return var;
+		}
+	return NULL;
+}
+
+/*
  * A qual's other side can be evaluated once per scan: a constant, a parameter,
  * or an expression of other relations' columns (in a parameterized path).
  */
@@ -227,15 +283,17 @@ append_qual_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, Rel
 	Oid			collation = InvalidOid;
 	bool		any = false;
 	const char *bool_value = NULL;
+	List	   *path = NIL;
+	ListCell   *lc;
 
 	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
 	{
 		OpExpr	   *e = (OpExpr *) clause;
 
 		opno = e->opno;
-		if ((var = qual_var(linitial(e->args), baserel->relid)) != NULL)
+		if ((var = qual_side(linitial(e->args), baserel->relid, &path)) != NULL)
 			other = lsecond(e->args);
-		else if ((var = qual_var(lsecond(e->args), baserel->relid)) != NULL)
+		else if ((var = qual_side(lsecond(e->args), baserel->relid, &path)) != NULL)
 		{
 			other = linitial(e->args);
 			opno = get_commutator(opno);
@@ -247,7 +305,7 @@ append_qual_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, Rel
 		ScalarArrayOpExpr *e = (ScalarArrayOpExpr *) clause;
 
 		opno = e->opno;
-		var = qual_var(linitial(e->args), baserel->relid);
+		var = qual_side(linitial(e->args), baserel->relid, &path);
 		other = lsecond(e->args);
 		collation = e->inputcollid;
 		any = true;
@@ -256,7 +314,7 @@ append_qual_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, Rel
 	{
 		NullTest   *t = (NullTest *) clause;
 
-		var = qual_var((Node *) t->arg, baserel->relid);
+		var = qual_side((Node *) t->arg, baserel->relid, &path);
 		op = t->nulltesttype == IS_NULL ? "IS NULL" : "IS NOT NULL";
 	}
 	else if ((var = qual_var((Node *) clause, baserel->relid)) != NULL ||
@@ -280,6 +338,17 @@ append_qual_json(StringInfo buf, int index, Expr *clause, PlannerInfo *root, Rel
 
 	appendStringInfo(buf, "%s{\"index\":%d,\"column\":", buf->data[buf->len - 1] == '[' ? "" : ",", index);
 	escape_json(buf, NameStr(TupleDescAttr(RelationGetDescr(rel), var->varattno - 1)->attname));
+	if (path != NIL)
+	{
+		appendStringInfoString(buf, ",\"path\":[");
+		foreach(lc, path)
+		{
+			if (foreach_current_index(lc) > 0)
+				appendStringInfoChar(buf, ',');
+			escape_json(buf, lfirst(lc));
+		}
+		appendStringInfoChar(buf, ']');
+	}
 	appendStringInfoString(buf, ",\"op\":");
 	escape_json(buf, any ? psprintf("%s ANY", op) : op);
 	if (OidIsValid(opno))

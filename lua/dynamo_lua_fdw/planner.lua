@@ -91,7 +91,7 @@ function M.key_conditions(rel, schema, by_attribute, params, null, storable)
     if not usable(pk_col, pk_key) then return nil end
     local result = { exact = {} }
     for _, q in ipairs(rel.quals) do
-        if not result.pk and q.column == pk_col.name and (q.op == "=" or (q.op == "= ANY" and q.values))
+        if not result.pk and not q.path and q.column == pk_col.name and (q.op == "=" or (q.op == "= ANY" and q.values))
             and comparison(q, pk_key.type) and q.deterministic ~= false and q.value ~= null then
             result.pk = source(q, params)
             result.pk_column = pk_col.name
@@ -103,7 +103,7 @@ function M.key_conditions(rel, schema, by_attribute, params, null, storable)
     if not usable(sk_col, sk_key) then return result end
     local sk, used = {}, {}
     for _, q in ipairs(rel.quals) do
-        if q.column == sk_col.name and q.value ~= null then
+        if not q.path and q.column == sk_col.name and q.value ~= null then
             local ranged = sk_key.type ~= "S" or byte_order(q)
             if q.op == "=" and comparison(q, sk_key.type) and q.deterministic ~= false then
                 if not sk.eq then sk.eq, used.eq = source(q, params), q end
@@ -149,6 +149,33 @@ local FILTER_TAGS = {
 M.MAX_IN = 100            -- DynamoDB's limit of values in one IN
 M.MAX_EXPRESSION = 4000   -- bytes; DynamoDB allows 4 KB per expression
 
+-- A term for text equality on a path into a json/jsonb column (doc->'a'->>'b' = 'x', IN):
+-- the path equals any AttributeValue whose JSON text can be the value (opts.candidates).  A
+-- number compares by value in DynamoDB ('1.5' finds 1.50), so it is a superset: never exact.
+-- attribute: the column's attribute, or "" for the whole item (the raw item column).
+local function path_term(q, col, attribute, opts)
+    if not (col and (col.type == "json" or col.type == "jsonb") and opts.candidates) then return nil end
+    if q.func ~= "texteq" or q.deterministic == false then return nil end
+    local texts = q.op == "=" and type(q.value) == "string" and { q.value }
+        or q.op == "= ANY" and q.values or nil
+    if not texts then return nil end
+    local path = {}
+    if attribute ~= "" then path[1] = attribute end
+    for _, k in ipairs(q.path) do path[#path + 1] = k end
+    if #path == 0 or opts.skip[path[1]] then return nil end
+    local avs = {}
+    for _, text in ipairs(texts) do
+        if text ~= opts.null then
+            local c = opts.candidates(text)
+            if not c then return nil end
+            for _, av in ipairs(c) do avs[#avs + 1] = av end
+        end
+    end
+    if #avs == 0 or #avs > M.MAX_IN then return nil end
+    return { index = q.index, column = q.column, keys = q.path, path = path, op = "path", avs = avs,
+             words = q.op == "=" and "= " .. M.source_text({ v = q.value }) or M.source_text({ vs = q.values }, true) }
+end
+
 -- One filter term for qual q, or nil when DynamoDB cannot check it.  opts as for filter_terms.
 -- An OR/AND of quals is one term of terms, all of them constants; dropping an arm of an OR would
 -- select fewer rows, so one arm DynamoDB cannot check keeps the whole OR in PostgreSQL.
@@ -164,6 +191,7 @@ local function filter_term(q, opts)
         return { index = q.index, op = q.op, args = args, exact = exact or nil }
     end
     local col, attribute = opts.column(q.column)
+    if q.path then return path_term(q, col, attribute, opts) end
     local tag = col and FILTER_TAGS[col.type]
     if not tag or opts.skip[attribute] then return nil end
     local term = { index = q.index, column = q.column, attribute = attribute, tag = tag, op = q.op }
@@ -213,6 +241,13 @@ local function term_expression(t, id)
         for k, a in ipairs(t.args) do parts[k] = term_expression(a, id .. "x" .. k) end
         return "(" .. table.concat(parts, " " .. t.op .. " ") .. ")"
     end
+    if t.op == "path" then
+        local segs, alts = {}, {}
+        for k = 1, #t.path do segs[k] = "#f" .. id .. "p" .. k end
+        local p = table.concat(segs, ".")
+        for j = 1, #t.avs do alts[j] = p .. " = :f" .. id .. "c" .. j end
+        return "(" .. table.concat(alts, " OR ") .. ")"
+    end
     local a = "#f" .. id
     if t.op == "IS NULL" then return "(attribute_not_exists(" .. a .. ") OR attribute_type(" .. a .. ", :null))" end
     if t.op == "IS NOT NULL" then return "(attribute_exists(" .. a .. ") AND NOT attribute_type(" .. a .. ", :null))" end
@@ -228,6 +263,7 @@ local function term_expression(t, id)
 end
 
 local function names_length(t)
+    if t.path then return #table.concat(t.path) end
     if not t.args then return #t.attribute end
     local n = 0
     for _, a in ipairs(t.args) do n = n + names_length(a) end
@@ -238,6 +274,7 @@ end
 --   opts.column(name) -> column description, attribute name (nil for columns that cannot be filtered)
 --   opts.skip: qual index -> true (answered by the key condition), attribute -> true (a Query's keys)
 --   opts.encode(col, text) -> AttributeValue or nil; opts.params as for key_conditions; opts.null
+--   opts.candidates(text) -> AttributeValues a JSON path's text can be (types.text_candidates)
 -- Each term: {index=, column=, attribute=, tag=, op=, src=, exact=} or {index=, op = "OR"|"AND",
 -- args = {terms}, exact=}; exact terms need no local check.  Terms stop before the expression
 -- would pass M.MAX_EXPRESSION bytes; the rest stay local.
@@ -260,6 +297,11 @@ end
 local function bind(t, id, names, values, values_of, value_of)
     if t.args then -- constants only: each arm binds
         for k, a in ipairs(t.args) do bind(a, id .. "x" .. k, names, values, values_of, value_of) end
+        return true
+    end
+    if t.path then
+        for k, name in ipairs(t.path) do names["#f" .. id .. "p" .. k] = name end
+        for j, av in ipairs(t.avs) do values[":f" .. id .. "c" .. j] = av end
         return true
     end
     local texts = t.src and values_of(t.src) or {}
@@ -309,6 +351,10 @@ function M.filter_words(terms, joiner)
     for i, t in ipairs(terms) do
         if t.args then
             parts[i] = "(" .. M.filter_words(t.args, " " .. t.op .. " ") .. ")"
+        elseif t.path then
+            local keys = {}
+            for k, key in ipairs(t.keys) do keys[k] = '"' .. key:gsub('"', '\\"') .. '"' end
+            parts[i] = t.column .. " #>> '{" .. table.concat(keys, ","):gsub("'", "''") .. "}' " .. t.words
         elseif t.op == "IS NULL" or t.op == "IS NOT NULL" then
             parts[i] = t.column .. " " .. t.op
         elseif t.op == "begins_with" then

@@ -160,6 +160,20 @@ put_map = function(m, buf, n, depth)
     return put_object(m, keys, nk, buf, n, depth, put_av)
 end
 
+-- The AttributeValues whose JSON text, read as text (doc->>'k'), can be `text`: a string, a
+-- number (DynamoDB compares numbers by value, so '1.5' also finds 1.50: a superset), a boolean,
+-- binary (JSON holds its base64).  Maps, lists and sets read as '{...}'/'[...]': for such text,
+-- nil (no FilterExpression can find them).
+function M.text_candidates(text)
+    if find(text, "^%s*[%[{]") then return nil end
+    local out = {}
+    if text ~= "" then out[#out + 1] = { S = text } end
+    if check_number(text) then out[#out + 1] = { N = text } end
+    if text == "true" or text == "false" then out[#out + 1] = { BOOL = text == "true" } end
+    if text ~= "" and #text % 4 == 0 and find(text, "^[A-Za-z0-9+/]+=?=?$") then out[#out + 1] = { B = text } end
+    return out
+end
+
 -- The whole item as JSON text, object keys sorted so equal items give equal text.
 function M.item_to_json(item)
     local buf = {}

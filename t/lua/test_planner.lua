@@ -193,3 +193,27 @@ T.test("filters: an OR of conditions is one term, exact when every arm is; one u
     -- an arm on a Query's key attribute too
     T.eq(#terms({ { op = "OR", args = { a_eq, n_null } } }, { attr_n = true }), 0)
 end)
+
+T.test("filters: text equality on a json path finds every value whose JSON text it can be (a superset)", function()
+    local types = require "dynamo_lua_fdw.types"
+    cols.doc = { name = "doc", type = "jsonb" }
+    local function path_terms(q, skip)
+        return planner.filter_terms({ quals = with_index({ q }) }, { skip = skip or {}, params = {}, null = NULL,
+            candidates = types.text_candidates,
+            column = function(name) return cols[name], name == "doc" and "Doc" or "attr_" .. name end })
+    end
+    local t = path_terms({ column = "doc", path = { "a", "b" }, op = "=", func = "texteq", value = "1.5", deterministic = true })
+    T.eq(#t, 1)
+    T.eq(t[1].exact, nil, "never exact: 1.50 is found too, PostgreSQL checks")
+    T.eq(t[1].avs, { { S = "1.5" }, { N = "1.5" } })
+    T.eq(planner.filter_text(t), "(#f1p1.#f1p2.#f1p3 = :f1c1 OR #f1p1.#f1p2.#f1p3 = :f1c2)")
+    local _, names = planner.filter_expression(t, function() return {} end, function() return nil end)
+    T.eq(names, { ["#f1p1"] = "Doc", ["#f1p2"] = "a", ["#f1p3"] = "b" })
+    T.eq(types.text_candidates("true"), { { S = "true" }, { BOOL = true }, { B = "true" } })
+    T.eq(types.text_candidates(""), {})
+    -- text that only a map or list reads as, other operators, and a Query's key attribute: PostgreSQL's
+    T.eq(#path_terms({ column = "doc", path = { "a" }, op = "=", func = "texteq", value = '{"x":1}', deterministic = true }), 0)
+    T.eq(#path_terms({ column = "doc", path = { "a" }, op = "<", func = "text_lt", value = "x", collation = "C" }), 0)
+    T.eq(#path_terms({ column = "doc", path = { "a" }, op = "=", func = "texteq", value = "x", deterministic = true },
+        { Doc = true }), 0)
+end)

@@ -84,7 +84,11 @@ DECLARE
                              'n = ''NaN''', 'n < 1E+200', 'ok', 'NOT ok', 'ok IS NULL', 'a = ''v16ü'' AND n > 3',
                              'a IS NOT NULL AND n >= 15 AND n < 30', 'mixed IS NULL', 'n = 21 OR a IS NULL',
                              '(a = ''v16ü'' OR n IS NULL) AND ok IS NOT NULL', 'a LIKE ''v2%'' OR NOT ok',
-                             'n > 30 OR n::float8 < 0', 'sk = 2 OR (a <> ''v11ü'' AND n < 20)'];
+                             'n > 30 OR n::float8 < 0', 'sk = 2 OR (a <> ''v11ü'' AND n < 20)',
+                             -- paths into json: text equality, a superset PostgreSQL checks
+                             '_item->>''a'' = ''v16ü''', '_item #>> ''{n}'' IN (''16.5'', ''21'', ''1.5E1'')',
+                             'mixed->>''x'' = ''y''', '_item->>''ok'' = ''true''', '_item->>''pk'' = ''p1''',
+                             '_item->>''mixed'' = ''7'' OR a = ''v11ü'''];
     -- (pk breaks ties: the rows of an IN list are ordered only by PostgreSQL)
     orders text[] := ARRAY['', ' ORDER BY sk, pk', ' ORDER BY sk DESC, pk', ' ORDER BY sk DESC, pk LIMIT 2'];
     pk_c text; sk_c text; o text; q text; agg text; on_rows text; off_rows text; plan text;
@@ -240,3 +244,15 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET max_parallel_workers_per_gather;
 SELECT count(*), sum(n), count(DISTINCT (pk, sk)) FROM grid;
+
+-- text equality on a path into json: the item's value may be a string, a number (by value: a
+-- superset), a boolean or binary; PostgreSQL checks what DynamoDB returns
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pk, sk FROM grid WHERE _item->>'a' = 'v16ü' AND mixed #>> '{x,y}' IN ('1', 'true');
+SELECT pk, sk FROM grid WHERE _item->>'mixed' = '14';
+EXPLAIN (COSTS OFF) SELECT pk FROM grid WHERE _item->>'a' = '{"x": 1}';
+SET client_min_messages = warning;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT partition_key FROM dynamodb
+  WHERE region = 'us-east-1' AND table_name = 'fdwtest2' AND document->>'text' = 'hello 877';
+SELECT partition_key, sort_key FROM dynamodb
+  WHERE region = 'us-east-1' AND table_name = 'fdwtest2' AND document->>'text' = 'hello 877' ORDER BY 2;
+RESET client_min_messages;

@@ -77,8 +77,13 @@ function M.plan_scan(rel)
     local exact = {}
     if used.region then exact[used.region] = true end
     if used.table_name then exact[used.table_name] = true end
+    -- document->>'k' = 'v' (and IN): a FilterExpression that finds a superset; PostgreSQL checks
+    local terms = rel.pushdown and op ~= "GetItem" and planner.filter_terms(rel, { skip = {}, params = {},
+        null = cjson.null, candidates = types.text_candidates,
+        column = function(name) if name == "document" then return { type = "json" }, "" end end }) or {}
     local plan = { op = op, region = r.region, table_name = r.table_name, needed = needed_columns(rel),
-                   partition_key = r.partition_key, sort_key = r.sort_key, limited = rel.limited }
+                   partition_key = r.partition_key, sort_key = r.sort_key, limited = rel.limited,
+                   filter = terms[1] and terms or nil }
     local nexact = 0
     for i = 1, rel.nquals do if exact[i] then nexact = nexact + 1 end end
     if op == "Scan" and rel.pushdown and nexact == rel.nquals then
@@ -110,6 +115,7 @@ function M.explain(plan, verbose, st)
         out[#out + 1] = plan.op == "GetItem" and "DynamoDB Key" or "DynamoDB Key Condition"
         out[#out + 1] = cond
     end
+    if plan.filter then out[#out + 1] = "DynamoDB Filter"; out[#out + 1] = planner.filter_words(plan.filter) end
     if plan.select_count then out[#out + 1] = "DynamoDB Select"; out[#out + 1] = "COUNT" end
     if plan.limit then out[#out + 1] = "DynamoDB Limit"; out[#out + 1] = tostring(plan.limit) end
     if verbose then
@@ -213,6 +219,25 @@ local function typed_key(text, key)
     return nil
 end
 
+-- Adds the plan's document filters to a Query or Scan request; a Query's filter cannot name
+-- its key attributes (schema given), so those stay with PostgreSQL.
+local function add_filter(request, terms, schema)
+    local keep = {}
+    for _, t in ipairs(terms) do
+        local top = t.path and t.path[1]
+        if not (schema and (top == schema.partition_key.name or (schema.sort_key and top == schema.sort_key.name))) then
+            keep[#keep + 1] = t
+        end
+    end
+    local expr, names, values = planner.filter_expression(keep, function() return {} end, function() return nil end)
+    if not expr then return end
+    request.FilterExpression = expr
+    request.ExpressionAttributeNames = request.ExpressionAttributeNames or {}
+    request.ExpressionAttributeValues = request.ExpressionAttributeValues or {}
+    for k, v in pairs(names) do request.ExpressionAttributeNames[k] = v end
+    for k, v in pairs(values) do request.ExpressionAttributeValues[k] = v end
+end
+
 -- The reader of one task, or nil when no item can match it.
 local function begin_task(st, t)
     local c = client_for(st, t.region, t.table)
@@ -232,6 +257,7 @@ local function begin_task(st, t)
         capi.log("WARNING", SCAN_WARNING)
     end
     local prefetch, segments = paging.read_ahead(st.rel, schema.size_bytes, st.plan.limited)
+    if st.plan.filter and op ~= "GetItem" then add_filter(request, st.plan.filter, op == "Query" and schema) end
     if op == "Scan" then
         request.Select = st.plan.select_count and "COUNT" or nil
         request.Limit = st.plan.limit

@@ -157,8 +157,6 @@ function M.plan_scan(rel)
     local tbl = table_name(rel)
     local schema = catalog.describe(new_client(rel), tbl)
     local by = columns_by_attribute(rel)
-    local by_name = {}
-    for _, col in pairs(by) do by_name[col.name] = col end
     local consistent = truthy(rel.table.consistent_read or rel.server.options.consistent_read)
     local attrs = projection(rel, schema)
     local params = {}
@@ -186,9 +184,13 @@ function M.plan_scan(rel)
             end
         end
         terms = planner.filter_terms(rel, { skip = skip, params = params, null = cjson.null, encode = encodable,
+            candidates = types.text_candidates,
             column = function(name)
-                local col = by_name[name]
-                if col then return col, columns.attribute_name(col) end
+                for _, col in ipairs(rel.columns) do
+                    if col.name == name then -- a path into the raw item column starts at the item
+                        return col, columns.is_raw_item(col) and "" or columns.attribute_name(col)
+                    end
+                end
             end })
     end
     local exact, nexact = {}, 0
