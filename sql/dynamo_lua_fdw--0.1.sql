@@ -62,7 +62,6 @@ DECLARE
     is_bool boolean[];
     key_pos int[];         -- positions (in names) of the replica identity's columns
     pk_pos int[];          -- positions of the primary key's columns, in index order
-    list text;
     new_v text[];
     old_v text[];
     has_old boolean := false;
@@ -81,14 +80,11 @@ BEGIN
            pg_catalog.array_agg(a.attname::text ORDER BY a.attnum),
            pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, NULL) ORDER BY a.attnum),
            pg_catalog.array_agg(a.atttypid IN (20, 21, 23, 26, 700, 701, 1700, 16) ORDER BY a.attnum),
-           pg_catalog.array_agg(a.atttypid = 16 ORDER BY a.attnum),
-           pg_catalog.string_agg(pg_catalog.format(
-               $t$CASE WHEN pg_catalog.num_nulls(($1).%1$I) = 1 THEN NULL ELSE pg_catalog.format('%%s', ($1).%1$I) END$t$,
-               a.attname), ', ' ORDER BY a.attnum)
-      INTO names, plain, types, unquoted, is_bool, list
+           pg_catalog.array_agg(a.atttypid = 16 ORDER BY a.attnum)
+      INTO names, plain, types, unquoted, is_bool
       FROM pg_catalog.pg_attribute a
      WHERE a.attrelid = relid AND a.attnum > 0 AND NOT a.attisdropped;
-    names := coalesce(names, '{}'); list := coalesce(list, '');
+    names := coalesce(names, '{}');
     -- the replica identity (as logical decoding logs it) and the primary key
     SELECT pg_catalog.array_agg(p.pos ORDER BY k.ord) INTO key_pos
       FROM pg_catalog.pg_index x
@@ -110,10 +106,10 @@ BEGIN
     key_pos := coalesce(key_pos, '{}'); pk_pos := coalesce(pk_pos, '{}');
 
     IF operation <> 'DELETE' THEN
-        EXECUTE 'SELECT ARRAY[' || list || ']::text[]' INTO new_v USING new_row;
+        new_v := dynamo_lua_fdw.kinesis_fields(new_row::text);
     END IF;
     IF operation <> 'INSERT' THEN
-        EXECUTE 'SELECT ARRAY[' || list || ']::text[]' INTO old_v USING old_row;
+        old_v := dynamo_lua_fdw.kinesis_fields(old_row::text);
     END IF;
     -- test_decoding's old-key: a DELETE's identity columns; an UPDATE's all columns under
     -- REPLICA IDENTITY FULL, else its identity columns when one of them changed; NULLs left out
@@ -176,6 +172,19 @@ BEGIN
     END LOOP;
     partition_key := pg_catalog.left(partition_key, 256);   -- Kinesis's limit
 END
+$fn$;
+
+-- The fields of a row's text (record_out: "(1,,"a ""b""",x)") as their output texts, NULL for NULL:
+-- each column's own output function made them (under the caller's settings), so no query per column.
+-- record_out quotes a field holding any of "\(), or white space, or empty, doubling " and \ inside.
+CREATE FUNCTION kinesis_fields(row_text text)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $fn$
+    SELECT pg_catalog.array_agg(CASE WHEN m[1] IS NOT NULL THEN pg_catalog.regexp_replace(m[1], E'(["\\\\])\\1', E'\\1', 'g')
+                                     WHEN m[2] = '' THEN NULL ELSE m[2] END ORDER BY n)
+      FROM pg_catalog.regexp_matches(row_text, E'[(,](?:"((?:[^"\\\\]|""|\\\\.)*)"|([^,()"\\\\]*))', 'g')
+           WITH ORDINALITY AS r(m, n)
 $fn$;
 
 -- A value's text as test_decoding prints it (and pg_kinesis passes it on): NULL is "null",

@@ -68,6 +68,7 @@ SET DateStyle = 'SQL, DMY';   -- the records still carry ISO text
 INSERT INTO kinds VALUES (1, true, 1.50, 0.1, 'it''s <b> & "q"', '2024-01-15', '2024-01-15 10:00:00+00',
     '{1,2}', '{"a": [1]}', B'101', 'x', '\x00ff');
 INSERT INTO kinds (k) VALUES (2);
+INSERT INTO kinds (k, t, "Odd Name", arr, j) VALUES (4, E'a\\b,(c) "d"', '', '{1,NULL}', '"(,)"');
 UPDATE kinds SET k = 3, b = false WHERE k = 2;
 ALTER TABLE kinds REPLICA IDENTITY FULL;
 UPDATE kinds SET t = NULL, n = 2 WHERE k = 1;
