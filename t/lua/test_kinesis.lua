@@ -226,3 +226,10 @@ T.test("EXPLAIN of an INSERT names the stream and how records are sent", functio
     T.eq(out, { "Kinesis Stream", "s1", "Kinesis Records",
         "buffered, sent with PutRecords at commit (at most 500 records and 5 MiB a request)" })
 end)
+
+T.test("a scan ends a shard whose records arrived long after the scan began", function()
+    T.ok(not kinesis.past_scan_start({ { ApproximateArrivalTimestamp = 1000 } }, 1000), "at the start")
+    T.ok(not kinesis.past_scan_start({ { ApproximateArrivalTimestamp = 1000 + kinesis.LATE_ARRIVAL } }, 1000), "within the margin")
+    T.ok(kinesis.past_scan_start({ { ApproximateArrivalTimestamp = 1 }, { ApproximateArrivalTimestamp = 1301.5 } }, 1000), "past it")
+    T.ok(not kinesis.past_scan_start({ {} }, 1000), "no timestamp")
+end)

@@ -26,6 +26,9 @@ M.GET_RECORDS_LIMIT = 1000 -- GetRecords' own maximum
 -- An open shard may answer an empty page before records further on (AWS documents this);
 -- after this many empty pages in a row it is taken as read to its end.
 M.OPEN_SHARD_EMPTY_PAGES = 3
+-- Records created this many seconds after the scan began end a shard (a table written to
+-- without pause could keep a scan reading; the margin is for the service's clock).
+M.LATE_ARRIVAL = 300
 
 local function copy(t)
     local out = {}
@@ -103,6 +106,7 @@ local function start(st, params)
         for _, v in ipairs(shards.values(st.plan.shard, params)) do st.wanted[v] = true end
     end
     st.list, st.shard_i, st.iterator, st.empty = nil, 0, nil, 0
+    st.began = capi.now()
 end
 
 function M.begin_scan(plan, rel, params)
@@ -266,6 +270,9 @@ function M.fetch(st)
         -- a closed shard ends with no next iterator; an open one when it keeps answering empty pages
         st.empty = #recs == 0 and st.empty + 1 or 0
         if range.EndingSequenceNumber == nil and st.empty >= M.OPEN_SHARD_EMPTY_PAGES then st.iterator = nil end
+        local last = recs[#recs]
+        local created = type(last) == "table" and type(last.dynamodb) == "table" and tonumber(last.dynamodb.ApproximateCreationDateTime)
+        if created and created > st.began + M.LATE_ARRIVAL then st.iterator = nil end
         if #recs > 0 then
             local values, where, natts = {}, {}, st.natts
             for i, rec in ipairs(recs) do

@@ -21,6 +21,9 @@ local M = {}
 
 M.COLUMNS = { "shard_id", "sequence_number", "arrival_time", "partition_key", "data", "explicit_hash_key" }
 M.GET_RECORDS_LIMIT = 10000 -- GetRecords' own maximum
+-- A shard written to without pause could keep a scan reading; records that arrived this many
+-- seconds after the scan began end it (a margin for the service's clock).
+M.LATE_ARRIVAL = 300
 
 local function new_client(rel)
     return client_mod.new{ server_options = rel.server.options, user_options = rel.user,
@@ -117,6 +120,7 @@ local function start(st, params)
         for _, v in ipairs(shards.values(st.plan.shard, params)) do st.wanted[v] = true end
     end
     st.list, st.shard_i, st.iterator = nil, 0, nil
+    st.began = capi.now()
 end
 
 function M.begin_scan(plan, rel, params)
@@ -143,6 +147,13 @@ function M.begin_scan(plan, rel, params)
 end
 
 function M.rescan(st, params) start(st, params) end
+
+-- True when a page's records arrived long after the scan began: the shard is read far enough.
+function M.past_scan_start(recs, began)
+    local last = recs[#recs]
+    local t = type(last) == "table" and tonumber(last.ApproximateArrivalTimestamp)
+    return t ~= nil and t > began + M.LATE_ARRIVAL
+end
 
 local function call(st, op, params)
     st.requests = st.requests + 1
@@ -236,6 +247,7 @@ function M.fetch(st)
         st.iterator = type(resp.NextShardIterator) == "string" and resp.NextShardIterator or nil
         -- caught up: an empty page at the tip (a closed shard ends with no next iterator)
         if #recs == 0 and behind == 0 then st.iterator = nil end
+        if #recs > 0 and M.past_scan_start(recs, st.began) then st.iterator = nil end
         if #recs > 0 then
             local values, where, natts = {}, {}, st.natts
             for i, rec in ipairs(recs) do
