@@ -51,13 +51,7 @@ sub counts {
 sub ops { counts()->{ops}{ $_[0] } // 0 }
 
 # DynamoDB Local directly (no proxy, no FDW).
-sub ddb {
-    my ($op, $req) = @_;
-    my ($out, $err) = ('', '');
-    IPC::Run::run(['node', "$root/t/bin/ddb.js", $ddb, 'call', $op, encode_json($req)], '>', \$out, '2>', \$err)
-      or die "ddb.js $op: $err";
-    return decode_json($out);
-}
+sub ddb { DlfTest::ddb($ddb, @_) }
 
 # The sorted values of key k starting with $start in $table, read from DynamoDB.
 sub keys_in {

@@ -46,15 +46,7 @@ sub reads {
 }
 
 # ---------- DynamoDB Local directly (it checks no signature; the header only has to look right) ----------
-sub ddb {
-    my ($op, $req) = @_;
-    my $r = $http->post("$ddb/", { content => encode_json($req), headers => {
-        'Content-Type' => 'application/x-amz-json-1.0', 'X-Amz-Target' => "DynamoDB_20120810.$op",
-        'Authorization' => 'AWS4-HMAC-SHA256 Credential=fixture/20260101/us-east-1/dynamodb/aws4_request, '
-          . 'SignedHeaders=host, Signature=0' } });
-    die "DynamoDB Local $op: $r->{status} $r->{content}" unless $r->{success};
-    return decode_json($r->{content} || '{}');
-}
+sub ddb { DlfTest::ddb($ddb, @_) }
 sub put_items {
     my ($table, @items) = @_;
     while (my @chunk = splice(@items, 0, 25)) {

@@ -29,13 +29,7 @@ my $http = HTTP::Tiny->new(timeout => 10);
 sub proxy_post { DlfTest::proxy_post($fault_proxy, @_) }
 sub counts { decode_json($http->get("$purl/__counts")->{content}) }
 
-sub ddb {
-    my ($op, $req) = @_;
-    my ($out, $err) = ('', '');
-    IPC::Run::run(['node', "$root/t/bin/ddb.js", $ddb, 'call', $op, encode_json($req)], '>', \$out, '2>', \$err)
-      or die "ddb.js $op: $err";
-    return decode_json($out);
-}
+sub ddb { DlfTest::ddb($ddb, @_) }
 # The keys of every item of a table, "pk/sk" (consistent, all pages).
 sub ddb_keys {
     my ($table) = @_;

@@ -37,13 +37,7 @@ sub counts {
 }
 
 # ---------- DynamoDB Local directly (no proxy, no FDW) ----------
-sub ddb {
-    my ($op, $req) = @_;
-    my ($out, $err) = ('', '');
-    IPC::Run::run(['node', "$root/t/bin/ddb.js", $ddb, 'call', $op, encode_json($req)], '>', \$out, '2>', \$err)
-      or die "ddb.js $op: $err";
-    return decode_json($out);
-}
+sub ddb { DlfTest::ddb($ddb, @_) }
 sub create_table {
     my ($name, $key, $type) = @_;
     ddb('CreateTable', { TableName => $name, BillingMode => 'PAY_PER_REQUEST',

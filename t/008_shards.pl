@@ -33,24 +33,15 @@ die "the second DynamoDB Local did not start: $derr" if time() > $deadline;
 my @proxies = map { DlfTest::start_fault_proxy($root, $_) } ($ddb1, $ddb2);
 my @purl = map { "http://127.0.0.1:$_->{port}" } @proxies;
 
-sub ddb {
-    my ($endpoint, $op, $req) = @_;
-    my $r = $http->post("$endpoint/", { content => encode_json($req), headers => {
-        'Content-Type' => 'application/x-amz-json-1.0', 'X-Amz-Target' => "DynamoDB_20120810.$op",
-        'Authorization' => 'AWS4-HMAC-SHA256 Credential=fixture/20260101/us-east-1/dynamodb/aws4_request, '
-          . 'SignedHeaders=host, Signature=0' } });
-    die "DynamoDB Local $op: $r->{status} $r->{content}" unless $r->{success};
-    return decode_json($r->{content} || '{}');
-}
 sub authors_table {
     my ($endpoint, $name, @first_names) = @_;
-    ddb($endpoint, 'CreateTable', { TableName => $name, BillingMode => 'PAY_PER_REQUEST',
+    DlfTest::ddb($endpoint, 'CreateTable', { TableName => $name, BillingMode => 'PAY_PER_REQUEST',
         AttributeDefinitions => [{ AttributeName => 'id', AttributeType => 'S' }],
         KeySchema => [{ AttributeName => 'id', KeyType => 'HASH' }] });
     my $i = 0;
     for my $first (@first_names) {
         $i++;
-        ddb($endpoint, 'PutItem', { TableName => $name, Item => { id => { S => "a$i" },
+        DlfTest::ddb($endpoint, 'PutItem', { TableName => $name, Item => { id => { S => "a$i" },
             first_name => { S => $first }, last_name => { S => 'Hemingway' } } });
     }
 }

@@ -37,6 +37,18 @@ sub proxy_post {
     return $r->{content};
 }
 
+# One DynamoDB request straight to $endpoint (DynamoDB Local checks no signature; the header only
+# has to look right): the decoded answer, or die with the status and body.
+sub ddb {
+    my ($endpoint, $op, $req) = @_;
+    my $r = $http->post("$endpoint/", { content => encode_json($req), headers => {
+        'Content-Type' => 'application/x-amz-json-1.0', 'X-Amz-Target' => "DynamoDB_20120810.$op",
+        'Authorization' => 'AWS4-HMAC-SHA256 Credential=fixture/20260101/us-east-1/dynamodb/aws4_request, '
+          . 'SignedHeaders=host, Signature=0' } });
+    die "DynamoDB $op: $r->{status} $r->{content}" unless $r->{success};
+    return decode_json($r->{content} || '{}');
+}
+
 # A long-lived psql session (one backend): query() returns stdout and, in list context, stderr.
 #   DlfSession->new($node, db => 'postgres', user => undef, timeout => 300)
 package DlfSession;

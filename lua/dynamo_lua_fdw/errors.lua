@@ -26,4 +26,18 @@ function M.is_structured(err)
     return getmetatable(err) == error_mt
 end
 
+-- A user's script: require "dynamo_lua_fdw.<kind>s.<name>" (mappings, routers).  Only the file
+-- being absent is "not found", with the option that named it; the script's own errors pass on.
+function M.require_script(kind, name, option)
+    local modname = "dynamo_lua_fdw." .. kind .. "s." .. name
+    local ok, m = pcall(require, modname)
+    if ok then return m end
+    if M.is_structured(m) or not tostring(m):find("module '" .. modname .. "' not found", 1, true) then
+        error(m, 0)
+    end
+    M.raise{ sqlstate = "HV000", message = string.format("%s script \"%s\" not found", kind, name),
+        hint = string.format("%s names a file dynamo_lua_fdw/%ss/<name>.lua under dynamo_lua_fdw.script_path.",
+            option, kind) }
+end
+
 return M

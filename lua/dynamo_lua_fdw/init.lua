@@ -17,17 +17,7 @@ P.states = P.states or {}
 P.next_handle = P.next_handle or 0
 
 local function mapping(name)
-    local modname = "dynamo_lua_fdw.mappings." .. name
-    local ok, m = pcall(require, modname)
-    if not ok then
-        -- only the script itself being absent is "not found"; its own errors pass on as they are
-        if errors.is_structured(m) or not tostring(m):find("module '" .. modname .. "' not found", 1, true) then
-            error(m, 0)
-        end
-        errors.raise{ sqlstate = "HV000", message = string.format("mapping script \"%s\" not found", name),
-            hint = "Table option mapping names a file dynamo_lua_fdw/mappings/<name>.lua under dynamo_lua_fdw.script_path." }
-    end
-    return m
+    return errors.require_script("mapping", name, "Table option mapping")
 end
 
 local function mapping_of(rel)

@@ -36,15 +36,7 @@ function M.regions(server_options)
 end
 
 local function router(name)
-    local modname = "dynamo_lua_fdw.routers." .. name
-    local ok, m = pcall(require, modname)
-    if not ok then
-        if errors.is_structured(m) or not tostring(m):find("module '" .. modname .. "' not found", 1, true) then
-            error(m, 0)
-        end
-        errors.raise{ sqlstate = "HV000", message = string.format("router script \"%s\" not found", name),
-            hint = "Server option router names a file dynamo_lua_fdw/routers/<name>.lua under dynamo_lua_fdw.script_path." }
-    end
+    local m = errors.require_script("router", name, "Server option router")
     if type(m) ~= "table" or type(m.route) ~= "function" then
         errors.raise{ sqlstate = "HV000", message = string.format("router script \"%s\" defines no route function", name) }
     end

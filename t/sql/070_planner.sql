@@ -256,3 +256,11 @@ EXPLAIN (VERBOSE, COSTS OFF) SELECT partition_key FROM dynamodb
 SELECT partition_key, sort_key FROM dynamodb
   WHERE region = 'us-east-1' AND table_name = 'fdwtest2' AND document->>'text' = 'hello 877' ORDER BY 2;
 RESET client_min_messages;
+
+-- a GSI of a table without sort key: its key goes in the key condition, never in the filter
+CREATE FOREIGN TABLE by_status (id text, status text, note text) SERVER dynamodb_server OPTIONS (table 'dlf_by_status');
+INSERT INTO by_status VALUES ('1', 'open', 'a'), ('2', 'open', 'b'), ('3', 'done', 'a'), ('4', NULL, 'a');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM by_status WHERE status = 'open' AND note = 'a';
+SELECT id FROM by_status WHERE status = 'open' AND note = 'a';
+SELECT id FROM by_status WHERE status = 'open' OR note = 'a' ORDER BY 1;
+SELECT id FROM by_status WHERE status = 'open' AND status LIKE 'op%' AND note = 'b';

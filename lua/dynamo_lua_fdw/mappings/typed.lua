@@ -73,8 +73,9 @@ end
 local function index_attributes(index, schema)
     if index.projection == "ALL" then return nil end
     local have = {}
-    for _, k in ipairs({ schema.partition_key, schema.sort_key, index.partition_key, index.sort_key }) do
-        have[k.name] = true
+    for _, ks in ipairs({ schema, index }) do
+        have[ks.partition_key.name] = true
+        if ks.sort_key then have[ks.sort_key.name] = true end
     end
     for _, a in ipairs(index.non_key) do have[a] = true end
     return have
@@ -179,8 +180,9 @@ function M.plan_scan(rel)
         local skip = {}
         for _, i in ipairs(keys and keys.exact or {}) do skip[i] = true end
         if op == "Query" then -- DynamoDB refuses key attributes in a Query's filter
-            for _, k in ipairs({ schema.partition_key, schema.sort_key, key_schema.partition_key, key_schema.sort_key }) do
-                skip[k.name] = true
+            for _, ks in ipairs({ schema, key_schema }) do
+                skip[ks.partition_key.name] = true
+                if ks.sort_key then skip[ks.sort_key.name] = true end
             end
         end
         terms = planner.filter_terms(rel, { skip = skip, params = params, null = cjson.null, encode = encodable,
