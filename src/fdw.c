@@ -1500,19 +1500,16 @@ static void
 dlfExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_private,
 						int subplan_index, ExplainState *es)
 {
+	DlfArg		args[3] = {{DLF_ARG_JSON}, {DLF_ARG_STRING}, {DLF_ARG_JSON}};
 	bool		do_nothing = fdw_private && intVal(linitial(fdw_private)) == ONCONFLICT_NOTHING;
-	ForeignTable *table = GetForeignTable(RelationGetRelid(rinfo->ri_RelationDesc));
-	const char *mode = dlf_option_value(table->options, "write_mode");
 
-	if (mode == NULL)
-		mode = dlf_option_value(GetForeignServer(table->serverid)->options, "write_mode");
-	ExplainPropertyText("DynamoDB Writes",
-						mode && strcmp(mode, "transaction") == 0 ? "buffered, sent with TransactWriteItems at commit" :
-						mode && strcmp(mode, "immediate") == 0 ? "sent when the statement ends" :
-						do_nothing ? "buffered, sent at commit as PutItem only where the key is new" :
-						"buffered, sent with BatchWriteItem at commit", es);
-	if (fdw_private && strcmp(strVal(lsecond(fdw_private)), "{}") != 0)
-		ExplainPropertyText("DynamoDB Atomic Increments", strVal(lsecond(fdw_private)), es);
+	args[0].str = describe_relation(RelationGetRelid(rinfo->ri_RelationDesc), GetUserId(), NULL, NULL, NULL,
+									operation_name(mtstate->operation));
+	args[1].str = do_nothing ? "nothing" : "";
+	args[1].len = strlen(args[1].str);
+	args[2].str = fdw_private ? strVal(lsecond(fdw_private)) : "{}";
+	/* explain_modify(rel, on_conflict, increments) -> {label, value, ...}: how the writes are sent */
+	explain_pairs(dlf_lua_call("explain_modify", 3, args, 1), es);
 }
 
 /* ---------- TRUNCATE ---------- */

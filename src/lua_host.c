@@ -721,17 +721,47 @@ dlf_lua_done(lua_State *L)
 }
 
 /*
+ * Keeps, in the array on top of the stack, the entries whose field "level"
+ * is below level; the others are removed (the array is compacted in place).
+ */
+static void
+keep_levels_below(lua_State *L, int level)
+{
+	int			len = (int) lua_objlen(L, -1);
+	int			n = 0;
+
+	for (int i = 1; i <= len; i++)
+	{
+		bool		keep;
+
+		lua_rawgeti(L, -1, i);
+		lua_getfield(L, -1, "level");
+		keep = lua_tonumber(L, -1) < level;
+		lua_pop(L, 1);
+		if (keep)
+			lua_rawseti(L, -2, ++n);
+		else
+			lua_pop(L, 1);
+	}
+	for (int i = n + 1; i <= len; i++)
+	{
+		lua_pushnil(L);
+		lua_rawseti(L, -2, i);
+	}
+}
+
+/*
  * Drops buffered writes without running any script, so that rolled-back
  * writes can never reach a later COMMIT even when a broken script made
  * Lua's own handler fail: at transaction end (level 0) the whole buffer and
- * the scan states; for a rolled-back savepoint the entries whose level is at
- * or above it (writes.lua tags each entry with its level).
+ * the scan states (which hold the Kinesis records too); for a rolled-back
+ * savepoint the entries whose level is at or above it, of the DynamoDB
+ * buffer (writes.lua) and of the Kinesis one (kinesis/buffer.lua).
  */
 static int
 drop_writes(lua_State *L)
 {
 	int			level = *(int *) lua_touserdata(L, 1);
-	int			n;
 
 	lua_getfield(L, LUA_REGISTRYINDEX, REG_PERSISTENT);
 	if (level == 0)
@@ -743,23 +773,20 @@ drop_writes(lua_State *L)
 		return 0;
 	}
 	lua_getfield(L, -1, "writes");
-	if (!lua_istable(L, -1))
-		return 0;
-	lua_newtable(L);			/* the kept entries */
-	n = 0;
-	for (int i = 1; i <= (int) lua_objlen(L, -2); i++)
+	if (lua_istable(L, -1))
+		keep_levels_below(L, level);
+	lua_pop(L, 1);
+	lua_getfield(L, -1, "states");
+	if (lua_istable(L, -1))
 	{
-		lua_rawgeti(L, -2, i);
-		lua_getfield(L, -1, "level");
-		if (lua_tonumber(L, -1) < level)
+		lua_getfield(L, -1, "kinesis_buffer");
+		if (lua_istable(L, -1))
 		{
-			lua_pop(L, 1);
-			lua_rawseti(L, -2, ++n);
+			lua_getfield(L, -1, "records");
+			if (lua_istable(L, -1))
+				keep_levels_below(L, level);
 		}
-		else
-			lua_pop(L, 2);
 	}
-	lua_setfield(L, -3, "writes");
 	return 0;
 }
 

@@ -119,6 +119,31 @@ local function write(st, fn, ...)
     return result
 end
 
+-- explain_modify(rel, on_conflict, increments) -> {label, value, ...}: how an INSERT, UPDATE or
+-- DELETE sends its writes (a mapping's own explain_modify(rel), else by write mode).
+function M.explain_modify(rel, on_conflict, increments)
+    local m = mapping(mapping_of(rel))
+    if m.explain_modify then return m.explain_modify(rel) end
+    local mode = rel.table.write_mode or rel.server.options.write_mode or "batch"
+    local out = { "DynamoDB Writes",
+        mode == "transaction" and "buffered, sent with TransactWriteItems at commit"
+        or mode == "immediate" and "sent when the statement ends"
+        or on_conflict == "nothing" and "buffered, sent at commit as PutItem only where the key is new"
+        or "buffered, sent with BatchWriteItem at commit" }
+    local sums = {}
+    for _, col in ipairs(rel.columns) do
+        local delta = col.name and increments[tostring(col.attnum)]
+        if delta then
+            sums[#sums + 1] = col.name .. (delta:sub(1, 1) == "-" and " - " .. delta:sub(2) or " + " .. delta)
+        end
+    end
+    if #sums > 0 then
+        out[#out + 1] = "DynamoDB Atomic Increments"
+        out[#out + 1] = table.concat(sums, ", ")
+    end
+    return out
+end
+
 -- insert(handle, level, new) / update(handle, level, old, new) / delete(handle, level, old)
 -- Rows are arrays of text by attribute number; insert and update return the row as stored.
 function M.insert(handle, level, new)
@@ -240,6 +265,7 @@ function M.stats()
     for k, v in pairs(client.backend_stats()) do s[k] = v end
     for k, v in pairs(capi.http_stats()) do s[k] = v end
     s.buffered_writes = writes.pending()
+    s.buffered_kinesis_records = kinesis_buffer.pending()
     return json.encode(s)
 end
 

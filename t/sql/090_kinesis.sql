@@ -4,6 +4,8 @@
 \! bash -c '. "$DLF_ROOT/t/bin/lib.sh" && dlf_kinesis_stream dlf_customers 2 && dlf_kinesis_stream dlf_events 1 && dlf_kinesis_stream dlf_bulk 4 && dlf_kinesis_stream dlf_bin 1'
 CREATE FOREIGN TABLE customers_stream (shard_id text, sequence_number numeric, arrival_time timestamptz,
     partition_key text, data json) SERVER dynamodb_server OPTIONS (mapping 'kinesis', stream 'dlf_customers');
+-- EXPLAIN says where an INSERT goes (the mapping's explain_modify)
+EXPLAIN (COSTS OFF) INSERT INTO customers_stream (partition_key, data) VALUES ('k', '{}');
 
 -- pg_kinesis's README example, statement by statement (each one commits)
 CREATE TABLE customers (id serial primary key, first_name text, last_name text);
