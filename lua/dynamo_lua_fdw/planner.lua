@@ -61,15 +61,26 @@ function M.like_prefix(pattern)
     return nil -- no trailing %: an equality, left to PostgreSQL
 end
 
--- A value source: {v = text} a constant, {p = n} the n-th plan parameter, {vs = {...}} a list.
-local function source(q, params)
+-- A qual's value source: {v = text} a constant, {vs = {...}} an IN list, {p = n, label = "$1"}
+-- the n-th scan parameter (its index in params, which this appends to); nil for a NULL constant.
+function M.source(q, params, null)
     if q.param then
         for i, k in ipairs(params) do if k == q.param then return { p = i, label = q.label } end end
         params[#params + 1] = q.param
         return { p = #params, label = q.label }
     end
     if q.values then return { vs = q.values } end
-    if q.value ~= nil then return { v = q.value } end
+    if q.value ~= nil and q.value ~= null then return { v = q.value } end
+end
+local source = M.source
+
+-- The texts of a source with the scan's parameter values: a list, NULLs left out.
+function M.values_of(src, params, null)
+    if src.v then return { src.v } end
+    if src.p then return params[src.p] and { params[src.p] } or {} end
+    local out = {}
+    for _, v in ipairs(src.vs) do if v ~= null then out[#out + 1] = v end end
+    return out
 end
 
 -- key_conditions(rel, schema, by_attribute, params, null, storable)

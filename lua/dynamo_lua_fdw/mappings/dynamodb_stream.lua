@@ -85,12 +85,7 @@ function M.explain(plan, verbose, st)
         out[#out + 1] = (plan.arn and "" or "DescribeTable; ") .. "DescribeStream; per shard GetShardIterator, "
             .. "then GetRecords (Limit " .. M.GET_RECORDS_LIMIT .. ") until the shard ends or a page is empty"
     end
-    if st then
-        out[#out + 1] = "DynamoDB Stream Shards Read"; out[#out + 1] = tostring(st.shards_read)
-        out[#out + 1] = "DynamoDB Stream Iterators"; out[#out + 1] = shards.tally_text(st.iterator_types)
-        out[#out + 1] = "DynamoDB Stream Requests Sent"; out[#out + 1] = tostring(st.requests)
-        out[#out + 1] = "DynamoDB Stream Records"; out[#out + 1] = tostring(st.records)
-    end
+    if st then shards.explain_counts(out, "DynamoDB Stream", st) end
     return out
 end
 
@@ -100,26 +95,15 @@ local function start(st, params)
         local v = shards.values(st.plan.seq.src, params)[1]
         if v and shards.is_sequence_number(v) then st.start.seq, st.start.seq_op = v, st.plan.seq.op end
     end
-    st.wanted = nil
-    if st.plan.shard then
-        st.wanted = {}
-        for _, v in ipairs(shards.values(st.plan.shard, params)) do st.wanted[v] = true end
-    end
+    st.wanted = shards.wanted(st.plan, params)
     st.list, st.shard_i, st.iterator, st.empty = nil, 0, nil, 0
     st.began = capi.now()
 end
 
 function M.begin_scan(plan, rel, params)
     local st = { plan = plan, rel = rel, natts = #rel.columns, client = streams_client(rel),
-                 shards_read = 0, requests = 0, records = 0, readers = {}, iterator_types = {} }
-    local needed
-    if plan.needed then
-        needed = {}
-        for _, attnum in ipairs(plan.needed) do needed[attnum] = true end
-    end
-    for name, col in pairs(shards.columns(rel, M.COLUMNS, "DynamoDB stream")) do
-        if not needed or needed[col.attnum] then st.readers[#st.readers + 1] = { attnum = col.attnum, name = name } end
-    end
+                 shards_read = 0, requests = 0, records = 0, iterator_types = {},
+                 readers = shards.readers(rel, plan, M.COLUMNS, "DynamoDB stream") }
     start(st, params)
     return st
 end

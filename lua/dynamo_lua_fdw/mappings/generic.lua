@@ -252,10 +252,7 @@ local function begin_task(st, t)
     if st.seen[id] then return nil end
     st.seen[id] = true
     local op, request = paging.request(t.table, schema, pk_av, sk_av, st.consistent)
-    if op == "Scan" and not st.warned then
-        st.warned = true
-        capi.log("WARNING", SCAN_WARNING)
-    end
+    st.scanning = st.scanning or op == "Scan"
     local prefetch, segments = paging.read_ahead(st.rel, schema.size_bytes, st.plan.limited)
     if st.plan.filter and op ~= "GetItem" then add_filter(request, st.plan.filter, op == "Query" and schema) end
     if op == "Scan" then
@@ -297,6 +294,13 @@ end
 -- One page per call, so LIMIT stops the paging.
 function M.fetch(st)
     local items, task, n = paging.next_page(st, begin_task)
+    -- warned when rows are fetched, not when a Scan is sent early (prime): a scan the executor
+    -- never runs warns of nothing
+    st.fetched = true
+    if st.scanning and not st.warned then
+        st.warned = true
+        capi.log("WARNING", SCAN_WARNING)
+    end
     if not items then return nil, 0 end
     if st.plan.select_count then return {}, n end -- count(*): rows nobody reads
     local values = {}
@@ -305,6 +309,7 @@ end
 
 function M.end_scan(st)
     paging.close(st)
+    if not st.fetched then return end -- begun (and primed) but never run: nothing to report
     capi.log("NOTICE", string.format(
         "DynamoDB FDW retrieved %d pages containing %d records; DynamoDB scanned %d records server-side",
         st.pages, st.items, st.scanned))

@@ -90,12 +90,7 @@ function M.explain(plan, verbose, st)
         out[#out + 1] = "ListShards; per shard GetShardIterator, then GetRecords (Limit "
             .. M.GET_RECORDS_LIMIT .. ") until MillisBehindLatest = 0 and a page is empty"
     end
-    if st then
-        out[#out + 1] = "Kinesis Shards Read"; out[#out + 1] = tostring(st.shards_read)
-        out[#out + 1] = "Kinesis Iterators"; out[#out + 1] = shards.tally_text(st.iterator_types)
-        out[#out + 1] = "Kinesis Requests Sent"; out[#out + 1] = tostring(st.requests)
-        out[#out + 1] = "Kinesis Records"; out[#out + 1] = tostring(st.records)
-    end
+    if st then shards.explain_counts(out, "Kinesis", st) end
     return out
 end
 
@@ -114,33 +109,20 @@ end
 
 local function start(st, params)
     st.start = start_of(st.plan, params)
-    st.wanted = nil
-    if st.plan.shard then
-        st.wanted = {}
-        for _, v in ipairs(shards.values(st.plan.shard, params)) do st.wanted[v] = true end
-    end
+    st.wanted = shards.wanted(st.plan, params)
     st.list, st.shard_i, st.iterator = nil, 0, nil
     st.began = capi.now()
 end
 
 function M.begin_scan(plan, rel, params)
     local st = { plan = plan, rel = rel, natts = #rel.columns, client = new_client(rel),
-                 shards_read = 0, requests = 0, records = 0, readers = {}, iterator_types = {} }
-    local by = shards.columns(rel, M.COLUMNS, "Kinesis")
-    local needed
-    if plan.needed then
-        needed = {}
-        for _, attnum in ipairs(plan.needed) do needed[attnum] = true end
-    end
-    for name, col in pairs(by) do
-        if needed and not needed[col.attnum] then goto continue end
-        local r = { attnum = col.attnum, name = name }
-        if name == "data" then
-            r.bytea = col.type == "bytea"
-            r.decode = r.bytea and columns.decoder({ name = col.name, type = "bytea", options = {} })
+                 shards_read = 0, requests = 0, records = 0, iterator_types = {},
+                 readers = shards.readers(rel, plan, M.COLUMNS, "Kinesis") }
+    for _, r in ipairs(st.readers) do
+        if r.name == "data" then
+            r.bytea = r.col.type == "bytea"
+            r.decode = r.bytea and columns.decoder({ name = r.col.name, type = "bytea", options = {} })
         end
-        st.readers[#st.readers + 1] = r
-        ::continue::
     end
     start(st, params)
     return st

@@ -311,11 +311,7 @@ end
 
 -- The values of a source: a list of texts (empty when NULL).
 local function values_of(src, params)
-    if src.v then return { src.v } end
-    if src.p then return params[src.p] and { params[src.p] } or {} end
-    local out = {}
-    for _, v in ipairs(src.vs) do if v ~= cjson.null then out[#out + 1] = v end end
-    return out
+    return planner.values_of(src, params, cjson.null)
 end
 
 local function start(st, params)

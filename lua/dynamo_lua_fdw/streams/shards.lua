@@ -5,6 +5,7 @@ local errors = require "dynamo_lua_fdw.errors"
 local columns = require "dynamo_lua_fdw.columns"
 local dates = require "dynamo_lua_fdw.dates"
 local cjson = require "cjson"
+local planner = require "dynamo_lua_fdw.planner"
 
 local floor, format, find, byte = math.floor, string.format, string.find, string.byte
 
@@ -31,18 +32,7 @@ function M.columns(rel, known, kind)
     return by
 end
 
--- A qual's value: {v = text} a constant, {vs = {...}} an IN list, {p = n, label = "$1"} the
--- n-th scan parameter (its index in `params`, which this appends to).
-local function source(q, params)
-    if q.param then
-        for i, k in ipairs(params) do if k == q.param then return { p = i, label = q.label } end end
-        params[#params + 1] = q.param
-        return { p = #params, label = q.label }
-    end
-    if q.values then return { vs = q.values } end
-    if q.value ~= nil and q.value ~= cjson.null then return { v = q.value } end
-    return nil
-end
+local function source(q, params) return planner.source(q, params, cjson.null) end
 
 local SEQ_OPS = { numeric_gt = ">", numeric_ge = ">=", numeric_eq = "=" }
 local TS_OPS = { timestamptz_gt = ">", timestamptz_ge = ">=", timestamptz_eq = "=" }
@@ -74,23 +64,41 @@ function M.conditions(rel, by, params)
 end
 
 -- The texts of a source with the scan's parameter values (NULLs left out).
-function M.values(src, params)
-    if src.v then return { src.v } end
-    if src.p then return params[src.p] and { params[src.p] } or {} end
+function M.values(src, params) return planner.values_of(src, params, cjson.null) end
+
+-- The shard ids the plan's shard_id condition names (a set), or nil for every shard.
+function M.wanted(plan, params)
+    if not plan.shard then return nil end
+    local set = {}
+    for _, v in ipairs(M.values(plan.shard, params)) do set[v] = true end
+    return set
+end
+
+-- One reader {attnum =, name =, col =} per fixed column the query reads (plan.needed, or all).
+function M.readers(rel, plan, known, kind)
+    local needed
+    if plan.needed then
+        needed = {}
+        for _, attnum in ipairs(plan.needed) do needed[attnum] = true end
+    end
     local out = {}
-    for _, v in ipairs(src.vs) do if v ~= cjson.null then out[#out + 1] = v end end
+    for name, col in pairs(M.columns(rel, known, kind)) do
+        if not needed or needed[col.attnum] then out[#out + 1] = { attnum = col.attnum, name = name, col = col } end
+    end
     return out
 end
 
--- A source in PostgreSQL's words, for EXPLAIN.
-function M.source_text(src)
-    local function quote(v) return "'" .. tostring(v):gsub("'", "''") .. "'" end
-    if src.v then return quote(src.v) end
-    if src.p then return src.label or "?" end
-    local parts = {}
-    for i, v in ipairs(src.vs) do parts[i] = quote(v) end
-    return "ANY (" .. table.concat(parts, ", ") .. ")"
+-- EXPLAIN ANALYZE's lines of a stream scan, each label starting with prefix.
+function M.explain_counts(out, prefix, st)
+    for _, x in ipairs({ { " Shards Read", st.shards_read }, { " Iterators", M.tally_text(st.iterator_types) },
+                         { " Requests Sent", st.requests }, { " Records", st.records } }) do
+        out[#out + 1] = prefix .. x[1]
+        out[#out + 1] = tostring(x[2])
+    end
 end
+
+-- A source in PostgreSQL's words, for EXPLAIN.
+M.source_text = planner.source_text
 
 -- Epoch seconds of timestamptz output text in ISO form ("2024-01-15 10:00:00.5+05:30", also with
 -- "T" or "Z"), or nil for anything else (another DateStyle, infinity): then nothing is pushed down.
