@@ -61,7 +61,8 @@ local function page(list, req, filter)
         if not filter or filter(list[i]) then items[#items + 1] = project(list[i], req) end
     end
     local last = start + PAGE < #list and { i = { N = tostring(start + PAGE) } } or nil
-    return { Items = items, Count = #items, ScannedCount = scanned, LastEvaluatedKey = last }
+    return { Items = items, Count = #items, ScannedCount = scanned, LastEvaluatedKey = last,
+             ConsumedCapacity = { CapacityUnits = 0.5 } }
 end
 
 local function call(self, op, req)
@@ -435,6 +436,25 @@ T.test("customers: renamed attributes and the computed column", function()
     for _, n in pairs(calls[#calls].req.ExpressionAttributeNames or {}) do names[#names + 1] = n end
     table.sort(names)
     T.eq(names, { "CustomerID", "FamilyName", "GivenName" })
+end)
+
+T.test("max_scan_capacity: a Scan stops once it has consumed more than allowed (54000)", function()
+    local typed = require "dynamo_lua_fdw.mappings.typed"
+    local rel = rel_of("customers", CUSTOMER_COLS)
+    rel.table.max_scan_capacity = "1"
+    -- 7 items, 3 a page, 0.5 read capacity units a page: the third page passes 1
+    db.customers.items[3] = { CustomerID = { S = "c3" } }
+    db.customers.items[4] = { CustomerID = { S = "c4" } }
+    db.customers.items[5] = { CustomerID = { S = "c5" } }
+    db.customers.items[6] = { CustomerID = { S = "c6" } }
+    db.customers.items[7] = { CustomerID = { S = "c7" } }
+    local ok, err = pcall(scan, typed, rel, {})
+    for i = 7, 3, -1 do db.customers.items[i] = nil end
+    T.eq(ok, false)
+    T.eq(err.sqlstate, "54000")
+    T.ok(err.message:find("stopped after 1.5 read capacity units", 1, true), err.message)
+    rel.table.max_scan_capacity = "2"
+    T.eq(#scan(typed, rel, {}), 2, "under the limit the scan runs")
 end)
 
 T.test("customers: writes use the attribute names; the computed column is read-only", function()

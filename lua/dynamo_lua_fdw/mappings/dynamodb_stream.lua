@@ -258,14 +258,8 @@ function M.fetch(st)
         local created = type(last) == "table" and type(last.dynamodb) == "table" and tonumber(last.dynamodb.ApproximateCreationDateTime)
         if created and created > st.began + M.LATE_ARRIVAL then st.iterator = nil end
         if #recs > 0 then
-            local values, where, natts = {}, {}, st.natts
-            for i, rec in ipairs(recs) do
-                row_values(st, shard.ShardId, rec, values, (i - 1) * natts)
-                where[i] = format("%s sequence number %s", shard.ShardId,
-                    tostring(type(rec.dynamodb) == "table" and rec.dynamodb.SequenceNumber))
-            end
-            st.records = st.records + #recs
-            return values, #recs, where
+            return shards.page_rows(st, shard.ShardId, recs, row_values,
+                function(rec) return type(rec.dynamodb) == "table" and rec.dynamodb.SequenceNumber end)
         end
         capi.check_interrupts()
     end

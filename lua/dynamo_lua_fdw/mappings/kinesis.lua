@@ -231,13 +231,7 @@ function M.fetch(st)
         if #recs == 0 and behind == 0 then st.iterator = nil end
         if #recs > 0 and M.past_scan_start(recs, st.began) then st.iterator = nil end
         if #recs > 0 then
-            local values, where, natts = {}, {}, st.natts
-            for i, rec in ipairs(recs) do
-                row_values(st, shard_id, rec, values, (i - 1) * natts)
-                where[i] = format("%s sequence number %s", shard_id, tostring(rec.SequenceNumber))
-            end
-            st.records = st.records + #recs
-            return values, #recs, where
+            return shards.page_rows(st, shard_id, recs, row_values, function(rec) return rec.SequenceNumber end)
         end
         capi.check_interrupts()
     end

@@ -345,15 +345,16 @@ local function start(st, params)
     end
 end
 
+local CAPACITY_HINT = "Add a condition on the partition key, or raise max_scan_capacity (table or server option, "
+    .. "or SET dynamo_lua_fdw.max_scan_capacity)."
+
 -- Stops a Scan that consumes more read capacity than max_scan_capacity allows.
 local function check_capacity(st)
     if st.max_capacity and (st.capacity or 0) > st.max_capacity then
         errors.raise{ sqlstate = "54000",
             message = string.format("DynamoDB Scan of table \"%s\" stopped after %g read capacity units",
                 st.plan.table, st.capacity),
-            detail = string.format("max_scan_capacity is %d.", st.max_capacity),
-            hint = "Add a condition on the partition key, or raise max_scan_capacity (table or server option, "
-                .. "or SET dynamo_lua_fdw.max_scan_capacity)." }
+            detail = string.format("max_scan_capacity is %d.", st.max_capacity), hint = CAPACITY_HINT }
     end
 end
 
@@ -380,8 +381,7 @@ function M.begin_scan(plan, rel, params, direction, part)
                     message = string.format("DynamoDB Scan of table \"%s\" would consume about %d read capacity units",
                         plan.table, math.ceil(estimate)),
                     detail = string.format("max_scan_capacity is %d; the table holds %d bytes.", limit, st.schema.size_bytes),
-                    hint = "Add a condition on the partition key, or raise max_scan_capacity (table or server option, "
-                        .. "or SET dynamo_lua_fdw.max_scan_capacity)." }
+                    hint = CAPACITY_HINT }
             end
         end
     end

@@ -88,6 +88,18 @@ function M.readers(rel, plan, known, kind)
     return out
 end
 
+-- A page of stream records as fetch returns it: values (st.natts per row, from row_values),
+-- the count, and a description of each row naming its shard and sequence number.
+function M.page_rows(st, shard_id, recs, row_values, sequence_of)
+    local values, where, natts = {}, {}, st.natts
+    for i, rec in ipairs(recs) do
+        row_values(st, shard_id, rec, values, (i - 1) * natts)
+        where[i] = format("%s sequence number %s", shard_id, tostring(sequence_of(rec)))
+    end
+    st.records = st.records + #recs
+    return values, #recs, where
+end
+
 -- EXPLAIN ANALYZE's lines of a stream scan, each label starting with prefix.
 function M.explain_counts(out, prefix, st)
     for _, x in ipairs({ { " Shards Read", st.shards_read }, { " Iterators", M.tally_text(st.iterator_types) },
