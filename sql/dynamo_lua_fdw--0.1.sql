@@ -313,7 +313,8 @@ BEGIN
              JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
              JOIN pg_foreign_server s ON s.oid = ft.ftserver
              JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
-             WHERE c.relnamespace = tenant::regnamespace AND w.fdwname = 'dynamo_lua_fdw' LOOP
+             WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = tenant)
+               AND w.fdwname = 'dynamo_lua_fdw' LOOP
         EXECUTE format('DROP FOREIGN TABLE %s', t.rel);
     END LOOP;
     EXECUTE format('DROP SCHEMA %I', tenant);

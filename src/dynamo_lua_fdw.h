@@ -109,6 +109,8 @@ extern int	dlf_http_start(const DlfHttpRequest *req);
 extern MemoryContext dlf_http_wait(int id, DlfHttpResponse *resp);
 extern void dlf_http_cancel(int id);
 extern void dlf_http_cancel_all(void);
+extern void dlf_http_cancel_from(int level);
+extern int	dlf_http_in_flight(void);
 
 /* ---- option.c ---- */
 extern const char *dlf_option_value(List *options, const char *name);

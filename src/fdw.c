@@ -110,7 +110,8 @@ typedef struct DlfScanState
 	int			next;
 	int			segments;		/* of a parallel Scan, else 0 */
 	int			segment;		/* the one this process reads, -1 before the first claim */
-	DlfParallelScan *shared;
+	DlfParallelScan *shared;	/* NULL when run without parallel workers: then local_next */
+	uint32		local_next;
 } DlfScanState;
 
 typedef struct DlfModifyState
@@ -896,7 +897,6 @@ dlfGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 /* ---------- scanning ---------- */
 
 static void begin_lua_scan(ForeignScanState *node, DlfScanState *st);
-static void end_lua_state(const char *entry, int *handle);
 
 static void
 dlfBeginForeignScan(ForeignScanState *node, int eflags)
@@ -979,9 +979,8 @@ claim_segment(DlfScanState *st)
 {
 	uint32		next;
 
-	if (st->shared == NULL)
-		return false;
-	next = pg_atomic_fetch_add_u32(&st->shared->next_segment, 1);
+	/* a Gather may run the scan without shared memory (a plan not run to completion in one go) */
+	next = st->shared ? pg_atomic_fetch_add_u32(&st->shared->next_segment, 1) : st->local_next++;
 	if (next >= (uint32) st->segments)
 		return false;
 	st->segment = (int) next;
@@ -1027,7 +1026,6 @@ fetch_batch(ForeignScanState *node, DlfScanState *st)
 	st->tuples = NULL;
 	if (st->segments > 0 && st->segment < 0)
 	{
-		end_lua_state("end_scan", &st->handle);	/* a rescan: segments are claimed anew */
 		if (!claim_segment(st))
 		{
 			st->eof = true;
@@ -1046,10 +1044,10 @@ fetch_batch(ForeignScanState *node, DlfScanState *st)
 	if (nrows <= 0)
 	{
 		dlf_lua_done(L);
-		/* a parallel Scan goes on with the next unclaimed segment, in a new Lua scan */
+		/* a parallel Scan goes on with the next unclaimed segment (a rescan keeps its counts) */
 		if (st->segments > 0 && claim_segment(st))
 		{
-			end_lua_state("end_scan", &st->handle);
+			st->restart = true;
 			return;
 		}
 		st->eof = true;
@@ -1107,6 +1105,7 @@ dlfReScanForeignScan(ForeignScanState *node)
 	st->eof = false;
 	st->ntuples = st->next = 0;
 	st->segment = -1;			/* ReInitializeDSMForeignScan has reset the claims */
+	st->local_next = 0;
 }
 
 /* Lets Lua end a scan or modify state (entry end_scan / end_modify), once. */
@@ -1310,8 +1309,14 @@ update_increments(PlannerInfo *root, Index resultRelation)
 static List *
 dlfPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation, int subplan_index)
 {
+	Relation	rel = table_open(planner_rt_fetch(resultRelation, root)->relid, NoLock);
+	/* a BEFORE UPDATE trigger may change the value: then the row's value is what is written */
+	bool		triggers = rel->trigdesc && rel->trigdesc->trig_update_before_row;
+
+	table_close(rel, NoLock);
 	return list_make2(makeInteger(plan->onConflictAction),
-					  makeString(plan->operation == CMD_UPDATE ? update_increments(root, resultRelation) : "{}"));
+					  makeString(plan->operation == CMD_UPDATE && !triggers ?
+								 update_increments(root, resultRelation) : "{}"));
 }
 
 static void

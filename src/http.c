@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -32,7 +33,8 @@ typedef struct Transfer
 	CURL	   *easy;
 	bool		in_use;
 	bool		done;
-	uint32		generation;		/* makes ids of finished transfers stale */
+	uint32		generation;		/* makes ids of finished transfers stale (wraps at 2^24) */
+	int			nest_level;		/* of the subtransaction that started it */
 	CURLcode	rc;
 	struct curl_slist *headers;
 	MemoryContext context;		/* the response; outlives the caller's context */
@@ -135,15 +137,16 @@ ensure_multi(void)
 	}
 }
 
+#define GENERATION_MASK 0xFFFFFF	/* ids stay positive ints */
+
+/* The transfer of id, or NULL when it is gone (finished, cancelled, dropped after an error). */
 static Transfer *
 transfer_of(int id)
 {
 	Transfer   *t = (id >= 0) ? &transfers[id % MAX_TRANSFERS] : NULL;
 
 	if (t == NULL || !t->in_use || t->generation != (uint32) (id / MAX_TRANSFERS))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("HTTP request %d is not in flight", id)));
+		return NULL;
 	return t;
 }
 
@@ -191,29 +194,52 @@ release(Transfer *t)
 		MemoryContextDelete(t->context);
 	t->context = NULL;
 	t->in_use = false;
-	t->generation++;
+	t->generation = (t->generation + 1) & GENERATION_MASK;
 }
 
-/* Drops every request in flight: after an error, and at the end of each transaction. */
+/*
+ * Drops the requests started at or below subtransaction nest level
+ * (level 1: every one): at the end of each transaction, when a
+ * subtransaction aborts (a scan that failed in it never ends), and after an
+ * interrupt.  Lua may still hold their ids; waiting for one then reports a
+ * dropped request, which the client retries.
+ */
 void
-dlf_http_cancel_all(void)
+dlf_http_cancel_from(int level)
 {
 	for (int i = 0; i < MAX_TRANSFERS; i++)
-		if (transfers[i].in_use)
+		if (transfers[i].in_use && transfers[i].nest_level >= level)
 			release(&transfers[i]);
 }
 
-/* Drops one request; one already gone (dropped after an error) is no error. */
+void
+dlf_http_cancel_all(void)
+{
+	dlf_http_cancel_from(0);
+}
+
+/* Drops one request; one already gone is no error. */
 void
 dlf_http_cancel(int id)
 {
-	Transfer   *t = (id >= 0) ? &transfers[id % MAX_TRANSFERS] : NULL;
+	Transfer   *t = transfer_of(id);
 
-	if (t && t->in_use && t->generation == (uint32) (id / MAX_TRANSFERS))
+	if (t)
 		release(t);
 }
 
-/* Lets libcurl move every transfer on; an error (out of memory in a callback) drops them all. */
+/* How many requests are in flight (the read-ahead keeps within a budget). */
+int
+dlf_http_in_flight(void)
+{
+	int			n = 0;
+
+	for (int i = 0; i < MAX_TRANSFERS; i++)
+		n += transfers[i].in_use;
+	return n;
+}
+
+/* Lets libcurl move every transfer on; an interrupt or error drops this subtransaction's. */
 static void
 drive(long wait_ms)
 {
@@ -232,7 +258,8 @@ drive(long wait_ms)
 	}
 	PG_CATCH();
 	{
-		dlf_http_cancel_all();
+		/* the (sub)transaction this error aborts drops its requests; outer ones stay */
+		dlf_http_cancel_from(GetCurrentTransactionNestLevel());
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -269,12 +296,13 @@ dlf_http_start(const DlfHttpRequest *req)
 
 	t->context = AllocSetContextCreate(TopMemoryContext, "dynamo_lua_fdw http response",
 									   ALLOCSET_DEFAULT_SIZES);
+	t->in_use = true;			/* from here on release() frees it */
+	t->done = true;				/* not in the multi handle yet */
+	t->nest_level = GetCurrentTransactionNestLevel();
 	old = MemoryContextSwitchTo(t->context);
 	memset(&t->resp, 0, sizeof(t->resp));
 	initStringInfo(&t->resp.body);
 	MemoryContextSwitchTo(old);
-	t->in_use = true;
-	t->done = false;
 	t->errbuf[0] = '\0';
 
 	curl_easy_reset(t->easy);
@@ -307,9 +335,16 @@ dlf_http_start(const DlfHttpRequest *req)
 	if (req->ca_file && req->ca_file[0])
 		curl_easy_setopt(t->easy, CURLOPT_CAINFO, req->ca_file);
 
-	curl_multi_add_handle(multi, t->easy);
+	if (curl_multi_add_handle(multi, t->easy) != CURLM_OK)
+	{
+		release(t);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("could not start an HTTP request")));
+	}
+	t->done = false;
 	drive(0);
-	return (int) (t->generation * MAX_TRANSFERS + slot);
+	return (int) (t->generation * MAX_TRANSFERS + slot);	/* < 2^30 */
 }
 
 /*
@@ -324,6 +359,14 @@ dlf_http_wait(int id, DlfHttpResponse *resp)
 	Transfer   *t = transfer_of(id);
 	MemoryContext context;
 
+	if (t == NULL)
+	{
+		/* dropped (an aborted subtransaction, an interrupt): a network failure the client retries */
+		memset(resp, 0, sizeof(*resp));
+		resp->error_kind = "recv";
+		snprintf(resp->error_message, sizeof(resp->error_message), "the request was dropped before its answer");
+		return AllocSetContextCreate(CurrentMemoryContext, "dynamo_lua_fdw http response", ALLOCSET_SMALL_SIZES);
+	}
 	while (!t->done)
 		drive(WAIT_SLICE_MS);
 	*resp = t->resp;

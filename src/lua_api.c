@@ -373,6 +373,14 @@ l_http_cancel(lua_State *L)
 	return 0;
 }
 
+/* capi.http_in_flight() -> how many requests are in flight in this backend (at most 64). */
+static int
+l_http_in_flight(lua_State *L)
+{
+	lua_pushinteger(L, dlf_http_in_flight());
+	return 1;
+}
+
 /* capi.http_request(req): http_start then http_wait. */
 static int
 l_http_request(lua_State *L)
@@ -400,6 +408,7 @@ static const luaL_Reg api_funcs[] = {
 	{"http_start", l_http_start},
 	{"http_wait", l_http_wait},
 	{"http_cancel", l_http_cancel},
+	{"http_in_flight", l_http_in_flight},
 	{NULL, NULL}
 };
 

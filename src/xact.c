@@ -49,6 +49,8 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId 
 {
 	DlfArg		level = {DLF_ARG_INT};
 
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		dlf_http_cancel_from(GetCurrentTransactionNestLevel());
 	if (!dlf_lua_exists() || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
 		return;
 	level.ival = GetCurrentTransactionNestLevel();

@@ -148,6 +148,15 @@ reset_counts();
 is($node->safe_psql('postgres', "SELECT count(*) FROM acme.authors"), '2', 'acme now reads shard 2');
 like(requests(), qr/^shard1=0 /, 'and no longer shard 1');
 
+# ---------- a tenant name that needs quoting: attach, attach again (a move), detach ----------
+for my $round (1, 2) {
+    is($node->safe_psql('postgres', qq{SELECT dynamo_lua_fdw.attach_tenant('Acme-EU', 'shard_1', table_prefix => 'acme-')}),
+        'authors', "a quoted tenant name, attach $round");
+}
+is($node->safe_psql('postgres', q{SELECT count(*) FROM "Acme-EU".authors}), '1', 'the quoted schema reads its tables');
+$node->safe_psql('postgres', "SELECT dynamo_lua_fdw.detach_tenant('Acme-EU')");
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname = 'Acme-EU'"), '0', 'and detaches');
+
 # ---------- detach: the schema goes, the user's own objects are never dropped ----------
 $node->safe_psql('postgres', "SELECT dynamo_lua_fdw.detach_tenant('globex')");
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname = 'globex'"), '0', 'detach_tenant drops the schema');

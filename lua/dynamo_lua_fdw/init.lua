@@ -57,15 +57,15 @@ end
 -- segment: "i/n" when this process reads segment i of n of a parallel Scan, else "".
 function M.begin_scan(plan_json, rel, params, handle, direction, segment)
     local plan = cjson.decode(plan_json)
-    if handle ~= 0 then
+    local i, n = (segment or ""):match("^(%d+)/(%d+)$")
+    local part = i and { segment = tonumber(i), segments = tonumber(n) } or nil
+    if handle ~= 0 then -- a rescan, or the next segment of a parallel Scan
         local st = state_of(handle)
-        st.mapping.rescan(st, params)
+        st.mapping.rescan(st, params, part)
         return handle
     end
     local m = mapping(plan.mapping)
-    local i, n = (segment or ""):match("^(%d+)/(%d+)$")
-    local st = m.begin_scan(plan, rel, params, direction ~= "" and direction or nil,
-        i and { segment = tonumber(i), segments = tonumber(n) } or nil)
+    local st = m.begin_scan(plan, rel, params, direction ~= "" and direction or nil, part)
     st.mapping = m
     return new_handle(st)
 end

@@ -67,20 +67,29 @@ function M.reader(client, op, request, prefetch)
         prefetch = prefetch and op ~= "GetItem" }, Reader)
 end
 
+-- Requests sent ahead of need (prefetch, segments, priming) stop at this many in flight in the
+-- backend, so that the rest of the 64 the backend has stay for what must be sent.
+M.READ_AHEAD_BUDGET = 48
+
+local function may_read_ahead() return capi.http_in_flight() < M.READ_AHEAD_BUDGET end
+
 function Reader:next_page(stats)
     local pending = self.pending or self.client:start(self.op, self.request)
     self.pending = nil
     local items, n, last = page_of(self.op, self.request, self.client:finish(pending), stats)
     self.request.ExclusiveStartKey = last
     self.done = last == nil
-    if not self.done and self.prefetch then self.pending = self.client:start(self.op, self.request) end
+    if not self.done and self.prefetch and may_read_ahead() then
+        self.pending = self.client:start(self.op, self.request)
+    end
     return items, n
 end
 
--- Sends the next page's request now, if it is not on its way; its transfer id.
+-- Sends the next page's request now, if it is not on its way and the budget allows; its
+-- transfer id, or 0.
 function Reader:prime()
-    if not self.pending then self.pending = self.client:start(self.op, self.request) end
-    return self.pending.id
+    if not self.pending and may_read_ahead() then self.pending = self.client:start(self.op, self.request) end
+    return self.pending and self.pending.id or 0
 end
 
 -- Drops a prefetched page nobody will read (a rescan, the end of a scan).
@@ -94,15 +103,24 @@ end
 local Segmented = {}
 Segmented.__index = Segmented
 
+-- Segments start as the read-ahead budget allows (at least one); the others wait for a turn.
 function M.segmented_reader(client, request, segments)
-    local r = setmetatable({ client = client, queue = {}, done = false }, Segmented)
+    local r = setmetatable({ client = client, queue = {}, waiting = {}, done = false }, Segmented)
     for i = 0, segments - 1 do
         local req = {}
         for k, v in pairs(request) do req[k] = v end
         req.Segment, req.TotalSegments, req.ReturnConsumedCapacity = i, segments, "TOTAL"
-        r.queue[#r.queue + 1] = { request = req, pending = client:start("Scan", req) }
+        r.waiting[#r.waiting + 1] = req
     end
+    r:start_waiting()
     return r
+end
+
+function Segmented:start_waiting()
+    while #self.waiting > 0 and (#self.queue == 0 or may_read_ahead()) do
+        local req = table.remove(self.waiting, 1)
+        self.queue[#self.queue + 1] = { request = req, pending = self.client:start("Scan", req) }
+    end
 end
 
 function Segmented:next_page(stats)
@@ -113,6 +131,7 @@ function Segmented:next_page(stats)
         seg.pending = self.client:start("Scan", seg.request)
         self.queue[#self.queue + 1] = seg
     end
+    self:start_waiting()
     self.done = #self.queue == 0
     return items, n
 end
@@ -121,7 +140,7 @@ function Segmented:prime() return self.queue[1].pending.id end
 
 function Segmented:close()
     for _, seg in ipairs(self.queue) do self.client:cancel(seg.pending) end
-    self.queue, self.done = {}, true
+    self.queue, self.waiting, self.done = {}, {}, true
 end
 
 -- How a Scan reads ahead: prefetch unless the query has a LIMIT, and in how many segments --
@@ -219,7 +238,7 @@ function M.prime(st, start)
     local first = st.reader and not st.reader.done and st.reader or nil
     local primed = first and 1 or 0
     local i = st.task_i + 1
-    while primed < M.FAN_OUT and st.tasks[i] do
+    while primed < M.FAN_OUT and st.tasks[i] and may_read_ahead() do
         local r = reader_of(st, start, i)
         if r and not r.done then
             first = first or r

@@ -172,13 +172,17 @@ local function path_term(q, col, attribute, opts)
     if not texts then return nil end
     local path = {}
     if attribute ~= "" then path[1] = attribute end
-    for _, k in ipairs(q.path) do path[#path + 1] = k end
+    for _, k in ipairs(q.path) do
+        -- #> and #>> read '0' or '-1' as an array index, which a map path cannot say
+        if k:match("^%-?%d+$") then return nil end
+        path[#path + 1] = k
+    end
     if #path == 0 or opts.skip[path[1]] then return nil end
     local avs = {}
     for _, text in ipairs(texts) do
         if text ~= opts.null then
             local c = opts.candidates(text)
-            if not c then return nil end
+            if not c or #c == 0 then return nil end -- ('' cannot be sent: the item would be missed)
             for _, av in ipairs(c) do avs[#avs + 1] = av end
         end
     end

@@ -339,7 +339,7 @@ local function send_batches(b)
         if single then
             while #flight > 0 do finish_oldest() end
             local r = single.request
-            local ok, err = pcall(g.client.call, g.client, r.op, r.params)
+            local ok, err = pcall(g.client.call, g.client, r.op, r.params, r.once)
             -- INSERT ... ON CONFLICT DO NOTHING: the item exists, so nothing is done
             local nothing = not ok and r.skip_if_condition_fails and errors.is_structured(err)
                 and err.aws_code == "ConditionalCheckFailedException"

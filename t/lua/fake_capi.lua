@@ -38,6 +38,7 @@ function M.in_flight()
     for _ in pairs(in_flight) do n = n + 1 end
     return n
 end
+function M.http_in_flight() return M.in_flight() end
 local persistent = {}
 function M.persistent() return persistent end
 

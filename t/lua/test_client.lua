@@ -109,8 +109,8 @@ local function assert_no_secrets(err, reqs)
     end
 end
 
-local function call_err(c, op, params)
-    local ok, err = pcall(c.call, c, op or "Query", params or { TableName = "t" })
+local function call_err(c, op, params, once)
+    local ok, err = pcall(c.call, c, op or "Query", params or { TableName = "t" }, once)
     T.ok(not ok, "the call should fail")
     T.ok(type(err) == "table" and err.sqlstate, "structured error expected, got " .. tostring(err))
     return err
@@ -199,6 +199,21 @@ T.test("start/finish: requests in flight together, each finished with its own re
     T.eq(c:finish(p1).Item.pk.S, "1")
     T.eq(capi.in_flight(), 0)
     T.eq(c.stats.retries, 1)
+end)
+
+T.test("a request sent once: a lost answer is an error, not a second send; a refused connection is retried", function()
+    reset()
+    local reqs = serve{ conn_error("recv", "Connection reset by peer"), ok_response() }
+    local c = new_client()
+    local err = call_err(c, "UpdateItem", nil, true)
+    T.eq(#reqs, 1, "not sent again")
+    T.eq(err.sqlstate, "HV00N")
+    reqs = serve{ conn_error("connect"), ok_response() }
+    T.ok(c:call("UpdateItem", {}, true), "nothing had left: sent again")
+    T.eq(#reqs, 2)
+    reqs = serve{ conn_error("recv", "Connection reset by peer"), ok_response() }
+    T.ok(c:call("UpdateItem", {}), "an idempotent request is retried")
+    T.eq(#reqs, 2)
 end)
 
 T.test("throttling N times then success: jittered sleeps under growing caps, counted", function()

@@ -99,3 +99,27 @@ T.test("prime: the first requests of several tasks in flight together; pages sti
     T.eq({ clients[1].in_flight, clients[2].in_flight }, { 0, 0 })
     T.eq(c.in_flight, 0)
 end)
+
+T.test("read-ahead budget: past it nothing is sent ahead, and a Scan starts one segment at a time", function()
+    local capi = require "dynamo_lua_fdw.capi"
+    local real = capi.http_in_flight
+    capi.http_in_flight = function() return paging.READ_AHEAD_BUDGET end
+    local ok, err = pcall(function()
+        local c = fake({ { { { id = 1 } }, { { id = 2 } } } })
+        local r = paging.reader(c, "Scan", { TableName = "t" }, true)
+        T.eq(r:prime(), 0, "no eager request")
+        r:next_page(stats())
+        T.eq(c.in_flight, 0, "no prefetch")
+        c = fake({ { { { id = 1 } } }, { { { id = 2 } } }, { { { id = 3 } } } })
+        local seg = paging.segmented_reader(c, { TableName = "t" }, 3)
+        T.eq(c.in_flight, 1, "one segment in flight")
+        local ids = {}
+        while not seg.done do
+            for _, item in ipairs(seg:next_page(stats())) do ids[#ids + 1] = item.id end
+        end
+        table.sort(ids)
+        T.eq(ids, { 1, 2, 3 }, "every segment read all the same")
+    end)
+    capi.http_in_flight = real
+    if not ok then error(err, 0) end
+end)

@@ -217,3 +217,14 @@ T.test("filters: text equality on a json path finds every value whose JSON text 
     T.eq(#path_terms({ column = "doc", path = { "a" }, op = "=", func = "texteq", value = "x", deterministic = true },
         { Doc = true }), 0)
 end)
+
+T.test("json paths: an array index ('0' under #>>) or an empty string in an IN list keeps the qual local", function()
+    local types = require "dynamo_lua_fdw.types"
+    local function path_terms(q)
+        return planner.filter_terms({ quals = with_index({ q }) }, { skip = {}, params = {}, null = NULL,
+            candidates = types.text_candidates, column = function() return { type = "jsonb" }, "Doc" end })
+    end
+    T.eq(#path_terms({ column = "doc", path = { "tags", "0" }, op = "=", func = "texteq", value = "red", deterministic = true }), 0)
+    T.eq(#path_terms({ column = "doc", path = { "n" }, op = "= ANY", func = "texteq", values = { "", "bob" }, deterministic = true }), 0)
+    T.eq(#path_terms({ column = "doc", path = { "n" }, op = "= ANY", func = "texteq", values = { "al", "bob" }, deterministic = true }), 1)
+end)

@@ -97,4 +97,11 @@ SELECT n, i FROM counters WHERE id = 'ctr';
 -- anything else sets the value PostgreSQL computed
 UPDATE counters SET n = n * 2, i = 1 + i WHERE id = 'ctr';
 SELECT n, i FROM counters WHERE id = 'ctr';
+-- a BEFORE UPDATE trigger that changes the value: the value written is the row's, not an increment
+CREATE FUNCTION counters_cap() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.n := 1000; RETURN NEW; END $$;
+CREATE TRIGGER counters_cap BEFORE UPDATE ON counters FOR EACH ROW EXECUTE FUNCTION counters_cap();
+EXPLAIN (COSTS OFF) UPDATE counters SET n = n + 1 WHERE id = 'ctr';
+UPDATE counters SET n = n + 1 WHERE id = 'ctr' RETURNING n;
+SELECT n FROM counters WHERE id = 'ctr';
+DROP TRIGGER counters_cap ON counters;
 DELETE FROM counters WHERE id = 'ctr';

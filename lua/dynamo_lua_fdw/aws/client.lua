@@ -289,14 +289,15 @@ function Client:fail(op, f, creds, attempts, throttled)
     errors.raise(e)
 end
 
--- start(op, params) -> pending: the request is on its way (pending.id is its HTTP transfer);
--- finish(pending) waits for it.
+-- start(op, params, once) -> pending: the request is on its way (pending.id is its HTTP transfer);
+-- finish(pending) waits for it.  once: the request is not idempotent (an increment), so it is
+-- not sent again after it may have reached DynamoDB (a lost answer is then an error).
 -- Several pending requests of any clients run concurrently (parallel scans, write_concurrency).
-function Client:start(op, params)
+function Client:start(op, params, once)
     local body = json.encode(params == nil and {} or params)
     local creds = credentials.resolve(self.opts)
     local sent = self:send_start(op, body, creds)
-    return { op = op, body = body, creds = creds, sent = sent, id = sent.id }
+    return { op = op, body = body, creds = creds, sent = sent, id = sent.id, once = once }
 end
 
 -- finish(pending) -> the decoded response, after retries (each retry is sent and awaited here);
@@ -334,7 +335,9 @@ function Client:finish(pending)
                 throttled = throttled + 1
                 bump(self, "throttled")
             end
-            if not f.class or retries >= self.max_retries then
+            -- a request that must not be applied twice is sent again only if it never left
+            local maybe_applied = pending.once and f.kind and f.kind ~= "connect"
+            if not f.class or retries >= self.max_retries or maybe_applied then
                 self:fail(op, f, creds, attempts, throttled)
             end
             retries = retries + 1
@@ -352,8 +355,8 @@ function Client:cancel(pending)
     capi.http_cancel(pending.id)
 end
 
-function Client:call(op, params)
-    return self:finish(self:start(op, params))
+function Client:call(op, params, once)
+    return self:finish(self:start(op, params, once))
 end
 
 return M

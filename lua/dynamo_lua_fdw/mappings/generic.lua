@@ -69,6 +69,8 @@ function M.plan_scan(rel)
             hint = "Add WHERE region = 'us-east-1' AND table_name = 'my_table' (IN lists work too)." }
     end
     if not rel.pushdown then r.partition_key, r.sort_key = nil, nil end -- routing only
+    -- a sort key alone selects nothing DynamoDB can use (one Scan per value would repeat rows)
+    if not r.partition_key then r.sort_key = nil end
     local op = r.partition_key and (r.sort_key and "GetItem" or "Query") or "Scan"
     local rows = ({ GetItem = 1, Query = 10, Scan = 1000 })[op]
     local startup = ({ GetItem = 10, Query = 25, Scan = 100 })[op]
@@ -221,13 +223,19 @@ end
 
 -- Adds the plan's document filters to a Query or Scan request; a Query's filter cannot name
 -- its key attributes (schema given), so those stay with PostgreSQL.
+local function names_key(t, schema)
+    if t.args then
+        for _, a in ipairs(t.args) do if names_key(a, schema) then return true end end
+        return false
+    end
+    local top = t.path and t.path[1]
+    return top == schema.partition_key.name or (schema.sort_key ~= nil and top == schema.sort_key.name)
+end
+
 local function add_filter(request, terms, schema)
     local keep = {}
     for _, t in ipairs(terms) do
-        local top = t.path and t.path[1]
-        if not (schema and (top == schema.partition_key.name or (schema.sort_key and top == schema.sort_key.name))) then
-            keep[#keep + 1] = t
-        end
+        if not (schema and names_key(t, schema)) then keep[#keep + 1] = t end
     end
     local expr, names, values = planner.filter_expression(keep, function() return {} end, function() return nil end)
     if not expr then return end

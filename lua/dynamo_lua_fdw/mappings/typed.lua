@@ -389,7 +389,11 @@ function M.begin_scan(plan, rel, params, direction, part)
     return st
 end
 
-function M.rescan(st, params) start(st, params) end
+-- part: the next segment this process reads of a parallel Scan (counts carry on).
+function M.rescan(st, params, part)
+    st.part = part or st.part
+    start(st, params)
+end
 
 
 -- A key AttributeValue from the text of a qual's value, or nil when no item can have it
@@ -602,7 +606,7 @@ end
 -- cols: {attnum=, attribute=, raw=} per column; item: the new row's attributes.
 -- Returns the request, or nil when no mapped column changed.
 function M.update_request(table_name, key, cols, old, new, item, increments)
-    local sets, removes, names, values = {}, {}, {}, {}
+    local sets, removes, names, values, increments_used = {}, {}, {}, {}, false
     for i, c in ipairs(cols) do
         if not c.raw and new[c.attnum] ~= old[c.attnum] then
             names["#a" .. i] = c.attribute
@@ -611,6 +615,7 @@ function M.update_request(table_name, key, cols, old, new, item, increments)
             if av and av.N and delta and old[c.attnum] ~= nil then
                 values[":v" .. i] = { N = delta }
                 sets[#sets + 1] = "#a" .. i .. " = #a" .. i .. " + :v" .. i
+                increments_used = true
             elseif av then
                 values[":v" .. i] = av
                 sets[#sets + 1] = "#a" .. i .. " = :v" .. i
@@ -623,7 +628,8 @@ function M.update_request(table_name, key, cols, old, new, item, increments)
     local expr = {}
     if #sets > 0 then expr[#expr + 1] = "SET " .. table.concat(sets, ", ") end
     if #removes > 0 then expr[#expr + 1] = "REMOVE " .. table.concat(removes, ", ") end
-    return { op = "UpdateItem", params = {
+    -- an increment applied twice is wrong: it is never sent again once it may have arrived
+    return { op = "UpdateItem", once = increments_used or nil, params = {
         TableName = table_name, Key = key, UpdateExpression = table.concat(expr, " "),
         ExpressionAttributeNames = names, ExpressionAttributeValues = next(values) and values or nil } }
 end
