@@ -39,13 +39,7 @@ CREATE FOREIGN TABLE hanging (oid text, region text, table_name text, partition_
                               sort_key text, document json) SERVER silent;
 });
 
-sub psql_session {
-    my ($sql) = @_;
-    my ($out, $err) = ('', '');
-    $node->psql('postgres', $sql, stdout => \$out, stderr => \$err, on_error_stop => 0,
-        extra_params => ['-v', 'VERBOSITY=verbose']);
-    return ($out, $err);
-}
+sub psql_session { (DlfTest::psql_verbose($node, $_[0]))[0, 1] }
 
 # A Lua error names the script's file and line; the next query in the same session works.
 my ($out, $err) = psql_session("SELECT * FROM probe_error; SELECT v FROM probe_value;");

@@ -6,7 +6,6 @@
 use strict;
 use warnings;
 use Digest::SHA qw(sha256_hex);
-use HTTP::Tiny;
 use IO::Socket::INET;
 use IPC::Run;
 use JSON::PP;
@@ -38,16 +37,10 @@ my %secret = (
 my $fault_proxy = DlfTest::start_fault_proxy($root, $ddb);
 my $proxy = $fault_proxy->{h};
 my $purl = "http://127.0.0.1:$fault_proxy->{port}";
-my $http = HTTP::Tiny->new(timeout => 10);
 
 sub proxy_post { DlfTest::proxy_post($fault_proxy, @_) }
-# Resets the proxy's counters and scripts the faults of the next scenario.
-sub faults { proxy_post('/__reset'); proxy_post('/__faults', [@_]); }
-sub counts {
-    my $r = $http->get("$purl/__counts");
-    die "fault proxy /__counts: $r->{status}" unless $r->{success};
-    return decode_json($r->{content});
-}
+sub faults { DlfTest::proxy_faults($fault_proxy, @_) }
+sub counts { DlfTest::proxy_counts($fault_proxy) }
 sub ops { counts()->{ops}{ $_[0] } // 0 }
 
 # DynamoDB Local directly (no proxy, no FDW).
@@ -127,13 +120,9 @@ $node->safe_psql('postgres', $setup);
 # Runs SQL in a new session; returns stdout, stderr (verbose: with SQLSTATEs) and the seconds taken.
 my @printed;
 sub sql {
-    my ($sql) = @_;
-    my ($out, $err) = ('', '');
-    my $t0 = time();
-    $node->psql('postgres', $sql, stdout => \$out, stderr => \$err, on_error_stop => 0,
-        extra_params => ['-v', 'VERBOSITY=verbose']);
+    my ($out, $err, $seconds) = DlfTest::psql_verbose($node, $_[0]);
     push @printed, $out, $err;
-    return ($out, $err, time() - $t0);
+    return ($out, $err, $seconds);
 }
 sub scan_sql {
     my ($ft, $table) = @_;

@@ -10,7 +10,6 @@ use strict;
 use warnings;
 use IPC::Run;
 use JSON::PP;
-use HTTP::Tiny;
 use Time::HiRes qw(time sleep);
 use DlfTest;
 use PostgreSQL::Test::Cluster;
@@ -32,16 +31,10 @@ system("cp $root/lua/examples/*.lua $mappings/") == 0 or die "copy failed";
 my $fault_proxy = DlfTest::start_fault_proxy($root, $ddb);
 my $proxy = $fault_proxy->{h};
 my $purl = "http://127.0.0.1:$fault_proxy->{port}";
-my $http = HTTP::Tiny->new(timeout => 10);
-sub reset_counts {
-    my $r = $http->post("$purl/__reset", { content => '{}' });
-    die "fault proxy /__reset: $r->{status}" unless $r->{success};
-}
+sub reset_counts { DlfTest::proxy_post($fault_proxy, '/__reset') }
 # DynamoDB read requests since the last reset_counts(), as "GetItem=0 Query=1 Scan=0".
 sub reads {
-    my $r = $http->get("$purl/__counts");
-    die "fault proxy /__counts: $r->{status}" unless $r->{success};
-    my $ops = decode_json($r->{content})->{ops};
+    my $ops = DlfTest::proxy_counts($fault_proxy)->{ops};
     return join(' ', map { "$_=" . ($ops->{$_} // 0) } qw(GetItem Query Scan));
 }
 
@@ -129,13 +122,7 @@ CREATE FOREIGN TABLE customers_typed (id text, first_name text, last_name text, 
 });
 
 # Runs SQL in a new session; stdout and stderr (verbose: SQLSTATEs and CONTEXT).
-sub sql {
-    my ($sql) = @_;
-    my ($out, $err) = ('', '');
-    $node->psql('postgres', $sql, stdout => \$out, stderr => \$err, on_error_stop => 0,
-        extra_params => ['-v', 'VERBOSITY=verbose']);
-    return ($out, $err);
-}
+sub sql { (DlfTest::psql_verbose($node, $_[0]))[0, 1] }
 # The plan text of EXPLAIN (options) sql.
 sub plan_of {
     my ($options, $query) = @_;

@@ -13,7 +13,6 @@
 # and that no backend crashed. The load test is t/005_load.pl.
 use strict;
 use warnings;
-use HTTP::Tiny;
 use IPC::Run;
 use JSON::PP;
 use POSIX qw(strftime);
@@ -39,15 +38,10 @@ my $bytes_json = JSON::PP->new->canonical;
 # ---------- the fault proxy (it exits when this script's end of its stdin closes) ----------
 my $proxy = DlfTest::start_fault_proxy($root, $ddb);
 my $purl = "http://127.0.0.1:$proxy->{port}";
-my $http = HTTP::Tiny->new(timeout => 10);
 
 sub proxy_post { DlfTest::proxy_post($proxy, @_) }
-sub faults { proxy_post('/__reset'); proxy_post('/__faults', [@_]); }
-sub counts {
-    my $r = $http->get("$purl/__counts");
-    die "fault proxy /__counts: $r->{status}" unless $r->{success};
-    return decode_json($r->{content});
-}
+sub faults { DlfTest::proxy_faults($proxy, @_) }
+sub counts { DlfTest::proxy_counts($proxy) }
 sub ops { counts()->{ops}{ $_[0] } // 0 }
 sub iso8601 { strftime('%Y-%m-%dT%H:%M:%SZ', gmtime($_[0])) }
 # The container credentials the proxy hands out at /__creds.
@@ -141,15 +135,7 @@ $setup .= "SET log_statement = 'none';\nCREATE USER MAPPING FOR CURRENT_USER SER
 $node->safe_psql('postgres', $setup);
 
 # Runs SQL in a new session; returns stdout, stderr (verbose: with SQLSTATEs) and the seconds taken.
-sub sql {
-    my ($sql, %opt) = @_;
-    my ($out, $err) = ('', '');
-    my $t0 = time();
-    $node->psql($opt{db} // 'postgres', $sql, stdout => \$out, stderr => \$err, on_error_stop => 0,
-        extra_params => ['-v', 'VERBOSITY=verbose', @{ $opt{extra} // [] }],
-        ($opt{connstr} ? (connstr => $opt{connstr}) : ()));
-    return ($out, $err, time() - $t0);
-}
+sub sql { DlfTest::psql_verbose($node, @_) }
 
 sub routed { my ($ft, $table) = @_; return "FROM $ft " . where_routed($table); }
 sub where_routed { my ($table) = @_; return "WHERE region = 'us-east-1' AND table_name = '$table'"; }

@@ -6,7 +6,6 @@
 # must not grow.
 use strict;
 use warnings;
-use HTTP::Tiny;
 use IPC::Run;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
@@ -25,9 +24,8 @@ my $started = time();
 my $fault_proxy = DlfTest::start_fault_proxy($root, $ddb);
 my $proxy = $fault_proxy->{h};
 my $purl = "http://127.0.0.1:$fault_proxy->{port}";
-my $http = HTTP::Tiny->new(timeout => 10);
 sub proxy_post { DlfTest::proxy_post($fault_proxy, @_) }
-sub counts { decode_json($http->get("$purl/__counts")->{content}) }
+sub counts { DlfTest::proxy_counts($fault_proxy) }
 
 sub ddb { DlfTest::ddb($ddb, @_) }
 # The keys of every item of a table, "pk/sk" (consistent, all pages).

@@ -11,7 +11,6 @@
 # DLF_WRITES_BENCH=1 also times 10 000-row INSERTs at write_concurrency 1, 4 and 8 (docs/RELIABILITY.md).
 use strict;
 use warnings;
-use HTTP::Tiny;
 use IPC::Run;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
@@ -28,13 +27,8 @@ chomp $sharedir;
 # ---------- the fault proxy (it exits when this script's end of its stdin closes) ----------
 my $proxy = DlfTest::start_fault_proxy($root, $ddb);
 my $purl = "http://127.0.0.1:$proxy->{port}";
-my $http = HTTP::Tiny->new(timeout => 10);
-sub faults { DlfTest::proxy_post($proxy, '/__reset'); DlfTest::proxy_post($proxy, '/__faults', [@_]); }
-sub counts {
-    my $r = $http->get("$purl/__counts");
-    die "fault proxy /__counts: $r->{status}" unless $r->{success};
-    return decode_json($r->{content});
-}
+sub faults { DlfTest::proxy_faults($proxy, @_) }
+sub counts { DlfTest::proxy_counts($proxy) }
 
 # ---------- DynamoDB Local directly (no proxy, no FDW) ----------
 sub ddb { DlfTest::ddb($ddb, @_) }
@@ -116,14 +110,7 @@ CREATE TABLE local_log (what text);
 SQL
 
 # Runs SQL in a new session; returns stdout, stderr (verbose: with SQLSTATEs) and the seconds taken.
-sub sql {
-    my ($sql) = @_;
-    my ($out, $err) = ('', '');
-    my $t0 = time();
-    $node->psql('postgres', $sql, stdout => \$out, stderr => \$err, on_error_stop => 0,
-        extra_params => ['-v', 'VERBOSITY=verbose']);
-    return ($out, $err, time() - $t0);
-}
+sub sql { DlfTest::psql_verbose($node, $_[0]) }
 sub logged { my ($what) = @_; return $node->safe_psql('postgres', "SELECT count(*) FROM local_log WHERE what = '$what'"); }
 
 my ($out, $err, $secs, $c);

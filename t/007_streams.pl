@@ -9,7 +9,6 @@
 #   DynamoDB first     a commit whose DynamoDB writes fail sends no Kinesis records
 use strict;
 use warnings;
-use HTTP::Tiny;
 use IPC::Run;
 use JSON::PP;
 use DlfTest;
@@ -21,7 +20,6 @@ my $root = $ENV{DLF_ROOT} or die "DLF_ROOT is not set";
 my $kin = $ENV{KINESIS_ENDPOINT} or die "KINESIS_ENDPOINT is not set (t/bin/run-tests.sh starts kinesalite)";
 my $ddb = $ENV{DDB_ENDPOINT} or die "DDB_ENDPOINT is not set";
 my $json = JSON::PP->new->canonical;
-my $http = HTTP::Tiny->new(timeout => 10);
 
 # ---------- kinesalite directly ----------
 sub new_stream {
@@ -135,11 +133,7 @@ JS
 my $proxy = DlfTest::start_helper(['node', '-e', $proxy_js, $kin], 'the Kinesis record proxy');
 my $purl = "http://127.0.0.1:$proxy->{port}";
 sub plan_faults { DlfTest::proxy_post($proxy, '/__reset'); DlfTest::proxy_post($proxy, '/__plan', {@_}); }
-sub counts {
-    my $r = $http->get("$purl/__counts");
-    die "proxy /__counts: $r->{status}" unless $r->{success};
-    return decode_json($r->{content});
-}
+sub counts { DlfTest::proxy_counts($proxy) }
 
 # ---------- PostgreSQL ----------
 my $node = PostgreSQL::Test::Cluster->new('streams');

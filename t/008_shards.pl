@@ -56,15 +56,14 @@ sub reset_counts { DlfTest::proxy_post($_, '/__reset') for @proxies; }
 # requests each shard saw since reset_counts(), as "shard1=N shard2=M"
 sub requests {
     my @n = map {
-        my $r = $http->get("$_/__counts");
-        my $ops = decode_json($r->{content})->{ops};
+        my $ops = DlfTest::proxy_counts($_)->{ops};
         my $sum = 0;
         $sum += $ops->{$_} for keys %$ops;
         $sum;
-    } @purl;
+    } @proxies;
     return "shard1=$n[0] shard2=$n[1]";
 }
-sub max_in_flight { my ($i) = @_; return decode_json($http->get("$purl[$i]/__counts")->{content})->{in_flight_max}; }
+sub max_in_flight { DlfTest::proxy_counts($proxies[$_[0]])->{in_flight_max} }
 
 my $node = PostgreSQL::Test::Cluster->new('shards');
 $node->init;

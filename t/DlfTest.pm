@@ -37,6 +37,33 @@ sub proxy_post {
     return $r->{content};
 }
 
+# The proxy's counters (GET /__counts), decoded.
+sub proxy_counts {
+    my ($helper) = @_;
+    my $r = $http->get("http://127.0.0.1:$helper->{port}/__counts");
+    die "proxy /__counts: $r->{status}" unless $r->{success};
+    return decode_json($r->{content});
+}
+
+# Resets the fault proxy's counters and scripts the faults of the next scenario.
+sub proxy_faults {
+    my ($helper, @faults) = @_;
+    proxy_post($helper, '/__reset');
+    proxy_post($helper, '/__faults', [@faults]);
+}
+
+# Runs SQL in a new psql session: stdout, stderr (verbose: SQLSTATEs and CONTEXT) and the seconds
+# taken.  %opt: db, extra (more psql parameters), connstr.
+sub psql_verbose {
+    my ($node, $sql, %opt) = @_;
+    my ($out, $err) = ('', '');
+    my $t0 = time();
+    $node->psql($opt{db} // 'postgres', $sql, stdout => \$out, stderr => \$err, on_error_stop => 0,
+        extra_params => ['-v', 'VERBOSITY=verbose', @{ $opt{extra} // [] }],
+        ($opt{connstr} ? (connstr => $opt{connstr}) : ()));
+    return ($out, $err, time() - $t0);
+}
+
 # One DynamoDB request straight to $endpoint (DynamoDB Local checks no signature; the header only
 # has to look right): the decoded answer, or die with the status and body.
 sub ddb {
