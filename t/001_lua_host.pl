@@ -6,6 +6,7 @@ use Time::HiRes qw(time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use DlfTest;
 
 my $root = $ENV{DLF_ROOT} or die "DLF_ROOT is not set";
 my $sharedir = `pg_config --sharedir`;
